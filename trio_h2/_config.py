@@ -1,0 +1,113 @@
+"""Every limit and timeout of the server, in one frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+# RFC 9113 §6.5.2 and §6.9.1 bounds.
+_MIN_FRAME_SIZE = 16_384
+_MAX_FRAME_SIZE = 16_777_215
+_MAX_WINDOW = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """Limits and timeouts of a trio_h2 server.
+
+    Every field has a default that is safe on the open internet; an invalid value
+    raises :class:`ValueError` naming the field when the Config is built.  Memory per
+    connection is bounded by ``initial_connection_window_size`` (request bodies the
+    handlers have not read yet), ``max_header_list_size`` (one header block being
+    assembled) and ``max_outbound_buffer`` (bytes queued for a peer that reads slowly).
+    """
+
+    #: SETTINGS_MAX_CONCURRENT_STREAMS: streams a peer may have open at once.
+    max_concurrent_streams: int = 100
+    #: SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes buffered per stream before the
+    #: uploader must wait for the handler to read.
+    initial_window_size: int = 1_048_576
+    #: Request-body bytes buffered per connection, over all streams.
+    initial_connection_window_size: int = 4_194_304
+    #: SETTINGS_MAX_FRAME_SIZE we accept from the peer.
+    max_frame_size: int = 16_384
+    #: SETTINGS_MAX_HEADER_LIST_SIZE: decoded size (RFC 9113 §6.5.2) of a request's
+    #: header list; larger requests are refused with 431 or the connection is closed.
+    max_header_list_size: int = 65_536
+    #: SETTINGS_HEADER_TABLE_SIZE: HPACK dynamic table the peer may use towards us.
+    header_table_size: int = 4_096
+    #: Largest body :meth:`Stream.read` collects; more gives 413.
+    max_request_body_size: int = 16 * 1_048_576
+    #: Seconds a connection may stay without open streams before it gets GOAWAY.
+    idle_timeout: float = 60.0
+    #: Seconds a new connection has to finish TLS and send the HTTP/2 preface.
+    handshake_timeout: float = 10.0
+    #: Seconds in-flight streams get to finish after shutdown starts.
+    graceful_shutdown_timeout: float = 30.0
+    #: Seconds a response may wait for a peer that never opens its flow-control
+    #: window, or never reads the socket, before the stream (or connection) is dropped.
+    send_timeout: float = 60.0
+    #: Connections served at once per ``serve()``; further ones are closed at once.
+    max_connections: int = 1_000
+    #: Bytes queued for the socket before senders (and the reader) wait.
+    max_outbound_buffer: int = 1_048_576
+    #: Streams a peer may reset (or have refused) per ``reset_window`` seconds
+    #: before it gets GOAWAY(ENHANCE_YOUR_CALM): a bound on rapid-reset floods.
+    max_resets_per_window: int = 200
+    #: Frames a peer may send per ``reset_window`` seconds that cost work but carry no
+    #: request (PING, SETTINGS, PRIORITY, empty DATA, WINDOW_UPDATE on idle streams).
+    max_control_frames_per_window: int = 1_000
+    #: Length of the window in which resets and control frames are counted.
+    reset_window: float = 10.0
+    #: Value of the ``server`` response header; ``None`` sends none.
+    server_header: str | None = "trio_h2"
+    #: Whether responses get a ``date`` header.
+    date_header: bool = True
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, low: int = 1, high: float = math.inf) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"Config.{name} must be an int, not {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"Config.{name} must be between {low} and {high}, not {value}")
+
+        def positive_float(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"Config.{name} must be a number, not {value!r}")
+            if not value > 0 or math.isnan(value):
+                raise ValueError(f"Config.{name} must be > 0, not {value}")
+
+        positive_int("max_concurrent_streams", 1, 2**31 - 1)
+        positive_int("initial_window_size", 1, _MAX_WINDOW)
+        positive_int("initial_connection_window_size", 65_535, _MAX_WINDOW)
+        positive_int("max_frame_size", _MIN_FRAME_SIZE, _MAX_FRAME_SIZE)
+        positive_int("max_header_list_size", 1_024, 2**31 - 1)
+        positive_int("header_table_size", 0, 2**31 - 1)
+        positive_int("max_request_body_size", 0)
+        positive_int("max_connections", 1)
+        positive_int("max_outbound_buffer", 16_384)
+        positive_int("max_resets_per_window", 1)
+        positive_int("max_control_frames_per_window", 1)
+        for name in (
+            "idle_timeout",
+            "handshake_timeout",
+            "graceful_shutdown_timeout",
+            "send_timeout",
+            "reset_window",
+        ):
+            positive_float(name)
+        if self.server_header is not None and (
+            not isinstance(self.server_header, str)
+            or not self.server_header.isprintable()
+            or self.server_header != self.server_header.strip()
+        ):
+            raise ValueError(f"Config.server_header must be printable text, not {self.server_header!r}")
+        if not isinstance(self.date_header, bool):
+            raise ValueError(f"Config.date_header must be a bool, not {self.date_header!r}")
+
+    def replace(self, **changes: object) -> Config:
+        """A copy of this Config with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

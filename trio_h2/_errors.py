@@ -1,0 +1,44 @@
+"""The exception hierarchy: one root, then who is at fault."""
+
+from __future__ import annotations
+
+from h2.errors import ErrorCodes
+
+
+class H2Error(Exception):
+    """Root of every exception trio_h2 raises."""
+
+
+class LocalProtocolError(H2Error):
+    """The application misused the API (respond twice, send after the end, a bad header...)."""
+
+
+class RemoteProtocolError(H2Error):
+    """The peer broke the protocol; ``error_code`` is what the server answered with."""
+
+    def __init__(self, message: str, error_code: ErrorCodes = ErrorCodes.PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class StreamReset(H2Error):
+    """The stream was reset (by the peer or by the server); ``error_code`` says why."""
+
+    def __init__(self, error_code: int, *, remote: bool = True) -> None:
+        try:
+            code: int = ErrorCodes(error_code)
+        except ValueError:
+            code = error_code
+        self.error_code = code
+        self.remote = remote
+        who = "peer" if remote else "server"
+        name = code.name if isinstance(code, ErrorCodes) else str(code)
+        super().__init__(f"stream reset by the {who} with {name}")
+
+
+class ConnectionClosed(H2Error):
+    """The connection is gone: the peer closed it, it broke, or the server shut it down."""
+
+
+class RequestBodyTooLarge(H2Error):
+    """:meth:`Stream.read` met more than its limit; the client is answered with 413."""
