@@ -143,15 +143,14 @@ class Stream:
 
     # ----------------------------------------------------------------- request body
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
+    def __aiter__(self) -> Stream:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        while True:
-            chunk = await self.receive_some()
-            if not chunk:
-                return
-            yield chunk
+    async def __anext__(self) -> bytes:
+        chunk = await self.receive_some()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def receive_some(self) -> bytes:
         """The next chunk of the request body; ``b""`` once the body has ended.
@@ -266,8 +265,14 @@ class Stream:
         raw_status = check_status(status)
         raw = check_headers(headers)
         self._check_can_start()
-        if length is not None and not any(n == b"content-length" for n, _ in raw):
-            raw.append((b"content-length", str(length).encode("ascii")))
+        declared = _declared_length(raw)
+        if length is not None:
+            if declared is None:
+                raw.append((b"content-length", str(length).encode("ascii")))
+            elif declared != length and not (self.method == "HEAD" or status in (204, 304)):
+                raise LocalProtocolError(
+                    f"content-length header says {declared}, the body has {length} bytes"
+                )
         return self._io.response_headers(raw_status, raw)
 
     async def respond(
@@ -345,9 +350,10 @@ class Stream:
         stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.
         """
         raw = self._start(status, headers, content_length)
+        declared = _declared_length(raw)
         self._response_status(status)
         self._io.send_headers(self.stream_id, raw, False)
-        body = ResponseBody(self, content_length)
+        body = ResponseBody(self, declared, no_body=self.method == "HEAD")
         try:
             yield body
         except BaseException as exc:
@@ -405,11 +411,15 @@ class Stream:
 class ResponseBody:
     """The open body of a streamed response (what :meth:`Stream.start_response` yields)."""
 
-    def __init__(self, stream: Stream, content_length: int | None) -> None:
+    def __init__(self, stream: Stream, content_length: int | None, *, no_body: bool) -> None:
         self._stream = stream
         self._trailers: RawHeaders | None = None
         self._declared = content_length
         self._sent = 0
+        # A response to HEAD has headers only (RFC 9110 §9.3.2): what a handler
+        # writes is dropped, so one handler serves GET and HEAD alike.
+        self._no_body = no_body
+        self._bodiless_status = stream.status in (204, 304)
 
     async def send(self, chunk: bytes | str) -> None:
         """Send a chunk, waiting for flow-control credit; ``b""`` sends nothing."""
@@ -421,7 +431,9 @@ class ResponseBody:
             raise LocalProtocolError(
                 f"{self._stream!r}: body longer than the content-length {self._declared}"
             )
-        if not data:
+        if self._bodiless_status and data:
+            raise LocalProtocolError(f"a {self._stream.status} response has no body")
+        if not data or self._no_body:
             await trio.lowlevel.checkpoint()
             return
         self._sent += len(data)
@@ -435,7 +447,7 @@ class ResponseBody:
     async def _finish(self) -> None:
         stream = self._stream
         stream._check_open()
-        if self._declared is not None and self._sent != self._declared:
+        if self._declared is not None and self._sent != self._declared and not self._no_body:
             raise LocalProtocolError(
                 f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
             )
@@ -445,6 +457,15 @@ class ResponseBody:
             stream._io.end_stream(stream.stream_id)
         stream._response = _Response.ENDED
         await trio.lowlevel.checkpoint()
+
+
+def _declared_length(headers: RawHeaders) -> int | None:
+    values = {value for name, value in headers if name == b"content-length"}
+    if not values:
+        return None
+    if len(values) > 1 or not next(iter(values)).isdigit():
+        raise LocalProtocolError(f"invalid content-length {sorted(values)!r}")
+    return int(next(iter(values)))
 
 
 def pseudo_split(headers: Sequence[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], RawHeaders]:

@@ -326,9 +326,9 @@ class Client:
             return
         if isinstance(body, bytes):
             await self.send_data(stream_id, body)
-        else:
-            async for chunk in body:
-                await self.send_data(stream_id, chunk, end_stream=False)
+            return
+        async for chunk in body:
+            await self.send_data(stream_id, chunk, end_stream=False)
         if not state.done.is_set():
             self.h2.end_stream(stream_id)
             await self._send()
