@@ -3,6 +3,7 @@
 from ._config import Config as Config
 from ._errors import ConnectionClosed as ConnectionClosed
 from ._errors import H2Error as H2Error
+from ._errors import HPACKError as HPACKError
 from ._errors import LocalProtocolError as LocalProtocolError
 from ._errors import RemoteProtocolError as RemoteProtocolError
 from ._errors import RequestBodyTooLarge as RequestBodyTooLarge
