@@ -62,9 +62,15 @@ async def running_server(
     """Serve ``handler`` on a free loopback port for the body of the block."""
     host = kwargs.pop("host", "127.0.0.1")
     async with trio.open_nursery() as nursery:
-        address = await nursery.start(lambda task_status: trio_h2.serve(
-            handler, host, 0, task_status=task_status, **kwargs  # type: ignore[arg-type]
-        ))
+        address = await nursery.start(
+            lambda task_status: trio_h2.serve(
+                handler,
+                host,
+                0,
+                task_status=task_status,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        )
         try:
             yield address
         finally:

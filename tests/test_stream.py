@@ -412,7 +412,7 @@ async def test_real_file_body_is_streamed(tmp_path) -> None:  # type: ignore[no-
     path.write_bytes(data)
 
     async def handler(stream: trio_h2.Stream) -> None:
-        with open(path, "rb") as file:  # noqa: ASYNC230
+        with open(path, "rb") as file:
             await stream.respond(200, [], file)
 
     async with connect(handler) as client:

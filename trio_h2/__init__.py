@@ -14,6 +14,7 @@ from ._config import Config as Config
 from ._errors import (
     ConnectionClosed as ConnectionClosed,
     H2Error as H2Error,
+    HPACKError as HPACKError,
     LocalProtocolError as LocalProtocolError,
     RemoteProtocolError as RemoteProtocolError,
     RequestBodyTooLarge as RequestBodyTooLarge,

@@ -42,3 +42,12 @@ class ConnectionClosed(H2Error):
 
 class RequestBodyTooLarge(H2Error):
     """:meth:`Stream.read` met more than its limit; the client is answered with 413."""
+
+
+class HPACKError(H2Error):
+    """HPACK failed: a header the deflater cannot encode, or a bad header block.
+
+    The inflater raises it for blocks that are malformed, decode to more than its
+    header list limit, or break the table-size rules; after that the inflater's table
+    no longer matches the peer's and every later call fails too.
+    """
