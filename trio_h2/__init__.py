@@ -1,4 +1,14 @@
-"""trio_h2: an HTTP/2 server for trio."""
+"""trio_h2: an HTTP/2 server for trio, built on the sans-IO h2 library.
+
+::
+
+    import trio, trio_h2
+
+    async def hello(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [("content-type", "text/plain")], b"hello\\n")
+
+    trio.run(trio_h2.serve, hello)
+"""
 
 from ._config import Config as Config
 from ._errors import (
@@ -9,5 +19,7 @@ from ._errors import (
     RequestBodyTooLarge as RequestBodyTooLarge,
     StreamReset as StreamReset,
 )
+from ._server import ServerAddress as ServerAddress, serve as serve
+from ._stream import ResponseBody as ResponseBody, Stream as Stream
 
 __version__ = "0.1.0"

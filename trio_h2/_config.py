@@ -104,7 +104,9 @@ class Config:
             or not self.server_header.isprintable()
             or self.server_header != self.server_header.strip()
         ):
-            raise ValueError(f"Config.server_header must be printable text, not {self.server_header!r}")
+            raise ValueError(
+                f"Config.server_header must be printable text, not {self.server_header!r}"
+            )
         if not isinstance(self.date_header, bool):
             raise ValueError(f"Config.date_header must be a bool, not {self.date_header!r}")
 

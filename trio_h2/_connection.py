@@ -1,0 +1,601 @@
+"""One HTTP/2 connection: a reader feeding h2, one writer owning the socket, a task per stream.
+
+Theory of operation
+-------------------
+Three kinds of task share one ``h2.connection.H2Connection``, inside one nursery:
+
+* the **reader** receives bytes, hands them to h2 and dispatches the resulting events.
+  Dispatch never awaits: a new request starts a stream task, DATA goes into that
+  stream's buffer, a reset cancels that stream's task, a WINDOW_UPDATE wakes the
+  senders parked on that window.
+* **stream tasks** run the application's handler.  Their response calls change h2's
+  state synchronously (send headers, send as much data as the windows allow) and then
+  move h2's output into the connection's outbound buffer.  They await only for
+  flow-control credit or for the outbound buffer to drain.
+* the **writer** is the only task that touches ``send_all``.  It takes the whole
+  outbound buffer at once, so frames from many streams leave in one write, and a
+  cancelled handler can never cut a frame in half.
+
+Because every change to h2's state is synchronous, no lock is needed: h2 is never
+seen half-updated by another task.  The first transport failure cancels the whole
+connection.  Memory is bounded by Config: request bodies by the flow-control windows
+(credit returns only as handlers read), outbound bytes by ``max_outbound_buffer``
+(senders and the reader wait when it is full; a peer that never reads is dropped
+after ``send_timeout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import trio
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
+
+from ._config import Config
+from ._errors import H2Error, LocalProtocolError, RequestBodyTooLarge, StreamReset
+from ._flow import WindowWaiters
+from ._headers import DateCache, RawHeaders
+from ._stream import PushedResponse, Stream, pseudo_split
+
+log = logging.getLogger("trio_h2")
+access_log = logging.getLogger("trio_h2.access")
+
+Handler = Callable[[Stream], Awaitable[None]]
+
+RECEIVE_SIZE = 65_536
+_SettingCodes = h2.settings.SettingCodes
+_H2Events = h2.events
+
+
+class _ServerH2(h2.connection.H2Connection):
+    # h2 answers a HEADERS frame over SETTINGS_MAX_CONCURRENT_STREAMS with a connection
+    # error; RFC 9113 §5.1.2 asks for a stream error.  Report no open inbound streams
+    # to h2's check, and refuse such streams in Connection._on_request instead.  This
+    # also spares h2 a walk over every stream for each new one.
+    @property
+    def open_inbound_streams(self) -> int:
+        return 0
+
+    def count_open_inbound_streams(self) -> int:
+        return super().open_inbound_streams
+
+
+class Connection:
+    """Serves HTTP/2 on one transport stream until it closes."""
+
+    def __init__(
+        self,
+        transport: trio.abc.Stream,
+        handler: Handler,
+        config: Config,
+        *,
+        client_address: Any = None,
+        date_cache: DateCache | None = None,
+    ) -> None:
+        self._transport = transport
+        self._handler = handler
+        self._config = config
+        self.client_address = client_address
+        self._date = date_cache or DateCache()
+        self._static_headers: RawHeaders = []
+        if config.server_header is not None:
+            self._static_headers.append((b"server", config.server_header.encode("utf-8")))
+
+        h2_config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            # Response headers are checked once where they are built (_headers.py).
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=True,
+            normalize_inbound_headers=True,
+        )
+        self._h2 = _ServerH2(config=h2_config)
+        self._h2.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                _SettingCodes.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
+                _SettingCodes.INITIAL_WINDOW_SIZE: config.initial_window_size,
+                _SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
+                _SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
+                _SettingCodes.HEADER_TABLE_SIZE: config.header_table_size,
+                _SettingCodes.ENABLE_PUSH: 0,
+            },
+        )
+        self._streams: dict[int, Stream] = {}
+        self._windows = WindowWaiters()
+        self._outbuf = bytearray()
+        self._in_flight = 0
+        self._writer_wakeup = trio.Event()
+        self._drained: trio.Event | None = None
+        self._handlers: trio.Nursery | None = None
+        self._cancel_scope = trio.CancelScope()
+        self._reader_scope = trio.CancelScope()
+        self._preface_seen = False
+        self._stop_reading = False
+        self._goaway_sent = False
+        self._goaway_last_id = 2**31 - 1
+        self._peer_goaway = False
+        self._broken = False
+        self.closed = trio.Event()
+        self._dispatch_table: dict[type[Any], Callable[[Any], None]] = {
+            _H2Events.RequestReceived: self._on_request,
+            _H2Events.DataReceived: self._on_data,
+            _H2Events.StreamEnded: self._on_stream_ended,
+            _H2Events.TrailersReceived: self._on_trailers,
+            _H2Events.StreamReset: self._on_reset,
+            _H2Events.WindowUpdated: self._on_window_updated,
+            _H2Events.RemoteSettingsChanged: self._on_settings,
+            _H2Events.ConnectionTerminated: self._on_terminated,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Serve until the peer leaves, the connection fails, or shutdown completes."""
+        try:
+            with self._cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer_loop)
+                    async with trio.open_nursery() as handlers:
+                        self._handlers = handlers
+                        self._h2.initiate_connection()
+                        extra = self._config.initial_connection_window_size - 65_535
+                        if extra > 0:
+                            self._h2.increment_flow_control_window(extra)
+                        self._flush()
+                        await self._reader_loop()
+                        handlers.cancel_scope.cancel()
+                    # What is queued (responses, GOAWAY) still goes out, briefly.
+                    with trio.move_on_after(min(self._config.send_timeout, 5.0)):
+                        await self._wait_sent()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.closed.set()
+            await trio.aclose_forcefully(self._transport)
+
+    def shutdown(self) -> None:
+        """Start a graceful close: GOAWAY, then finish the streams already accepted."""
+        if self._goaway_sent or self._broken:
+            return
+        self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
+        self._stop_if_done()
+
+    def abort(self) -> None:
+        """Close now: every handler is cancelled."""
+        self._cancel_scope.cancel()
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._streams)
+
+    def _send_goaway(self, code: int, last_stream_id: int, debug: bytes = b"") -> None:
+        # Built by hand: h2.close_connection() would refuse every later frame, and a
+        # graceful GOAWAY still lets the accepted streams finish their responses.
+        self._flush()
+        frame = GoAwayFrame(
+            0, last_stream_id=last_stream_id, error_code=code, additional_data=debug
+        )
+        self._outbuf += frame.serialize()
+        self._writer_wakeup.set()
+        self._goaway_sent = True
+        self._goaway_last_id = min(self._goaway_last_id, last_stream_id)
+
+    def _stop_if_done(self) -> None:
+        if (self._goaway_sent or self._peer_goaway) and not self._streams:
+            self._stop_reading = True
+            self._reader_scope.cancel()
+
+    def _close_with_error(self, code: int, message: str) -> None:
+        log.debug("closing connection from %s: %s", self.client_address, message)
+        if not self._broken:
+            try:
+                self._h2.close_connection(code, additional_data=message.encode()[:200])
+            except h2.exceptions.ProtocolError:
+                pass
+            self._flush()
+        self._stop_reading = True
+        self._reader_scope.cancel()
+
+    # --------------------------------------------------------------------- reader
+
+    async def _reader_loop(self) -> None:
+        config = self._config
+        self._reader_scope.deadline = trio.current_time() + config.handshake_timeout
+        with self._reader_scope:
+            while not self._stop_reading:
+                if self._pending_out() >= config.max_outbound_buffer:
+                    # The peer is not reading what we send; read no more work from it.
+                    await self._wait_drained()
+                    continue
+                try:
+                    data = await self._transport.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    self._broken = True
+                    return
+                try:
+                    events = self._h2.receive_data(data)
+                except h2.exceptions.ProtocolError as exc:
+                    # h2 has queued GOAWAY with the right code already.
+                    log.debug("protocol error from %s: %s", self.client_address, exc)
+                    self._flush()
+                    return
+                dispatch = self._dispatch_table
+                for event in events:
+                    handler = dispatch.get(type(event))
+                    if handler is not None:
+                        handler(event)
+                self._flush()
+        if not self._stop_reading and not self._broken:
+            if not self._preface_seen:
+                log.debug("no HTTP/2 preface from %s in time", self.client_address)
+            elif not self._streams:
+                self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
+
+    def _update_idle_deadline(self) -> None:
+        if self._streams or self._stop_reading:
+            self._reader_scope.deadline = math.inf
+        else:
+            self._reader_scope.deadline = trio.current_time() + self._config.idle_timeout
+
+    # ------------------------------------------------------------------- dispatch
+
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        if not self._preface_seen:
+            self._preface_seen = True
+            self._update_idle_deadline()
+        if _SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+            self._windows.wake_all()
+
+    def _on_request(self, event: h2.events.RequestReceived) -> None:
+        stream_id = event.stream_id
+        assert stream_id is not None
+        assert event.headers is not None
+        if self._goaway_sent and stream_id > self._goaway_last_id:
+            self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            return
+        if len(self._streams) >= self._config.max_concurrent_streams and (
+            self._h2.count_open_inbound_streams() > self._config.max_concurrent_streams
+        ):
+            self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            return
+        pseudo, regular = pseudo_split(event.headers)
+        stream = Stream(
+            self,
+            stream_id,
+            pseudo,
+            regular,
+            client_address=self.client_address,
+            max_body_size=self._config.max_request_body_size,
+        )
+        self._streams[stream_id] = stream
+        if event.stream_ended is not None:
+            stream._end_inbound()
+        if len(self._streams) == 1:
+            self._update_idle_deadline()
+        assert self._handlers is not None
+        self._handlers.start_soon(self._run_stream, stream, self._handler)
+
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        stream_id = event.stream_id
+        assert stream_id is not None
+        assert event.data is not None
+        length = event.flow_controlled_length or 0
+        stream = self._streams.get(stream_id)
+        if stream is None or (stream.response_ended and stream._reset_code is not None):
+            # Nobody will read it; give the credit back so other streams keep going.
+            self._h2.acknowledge_received_data(length, stream_id)
+            return
+        stream._feed(event.data, length)
+
+    def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
+        stream = self._streams.get(event.stream_id or 0)
+        if stream is not None:
+            stream._end_inbound()
+
+    def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
+        stream = self._streams.get(event.stream_id or 0)
+        if stream is not None:
+            stream._end_inbound(event.headers)
+
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        stream_id = event.stream_id or 0
+        stream = self._streams.get(stream_id)
+        self._windows.wake(stream_id)
+        if stream is not None:
+            stream._on_reset(event.error_code or 0, remote=event.remote_reset)
+            stream.cancel_scope.cancel()
+
+    def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
+        if event.stream_id:
+            self._windows.wake(event.stream_id)
+        else:
+            self._windows.wake_all()
+
+    def _on_terminated(self, event: h2.events.ConnectionTerminated) -> None:
+        self._peer_goaway = True
+        if event.error_code != ErrorCodes.NO_ERROR:
+            log.debug(
+                "peer %s sent GOAWAY %s: %r",
+                self.client_address,
+                event.error_code,
+                event.additional_data,
+            )
+            self._broken = True
+            self._stop_reading = True
+            self._reader_scope.cancel()
+            return
+        # Streams above its last-stream-id were never ours; the rest may finish.
+        self._stop_if_done()
+
+    # ------------------------------------------------------------------- streams
+
+    async def _run_stream(self, stream: Stream, handler: Handler) -> None:
+        reset_code: int = ErrorCodes.CANCEL
+        try:
+            with stream.cancel_scope:
+                failure: Exception | None = None
+                try:
+                    await handler(stream)
+                except Exception as exc:
+                    failure = exc
+                    if not isinstance(exc, RequestBodyTooLarge):
+                        reset_code = ErrorCodes.INTERNAL_ERROR
+                if failure is not None:
+                    await self._answer_error(stream, failure)
+                elif not stream.response_started:
+                    log.error("handler for %r returned without responding", stream)
+                    await self._answer_error(stream, None)
+        finally:
+            self._stream_done(stream, reset_code)
+
+    async def _answer_error(self, stream: Stream, exc: Exception | None) -> None:
+        if isinstance(exc, StreamReset) and exc.remote:
+            return
+        if stream.response_started:
+            log.error("handler for %r failed after the response started", stream, exc_info=exc)
+            return
+        if isinstance(exc, RequestBodyTooLarge):
+            log.info("%r answered 413: %s", stream, exc)
+            status, reason = 413, b"Request Entity Too Large\n"
+        else:
+            if exc is not None:
+                log.error("handler for %r failed", stream, exc_info=exc)
+            status, reason = 500, b"Internal Server Error\n"
+        try:
+            await stream.respond(status, [("content-type", "text/plain")], reason)
+        except H2Error:
+            pass
+
+    def _stream_done(self, stream: Stream, reset_code: int) -> None:
+        stream_id = stream.stream_id
+        if self._broken:
+            self._streams.pop(stream_id, None)
+            return
+        try:
+            if not stream.response_ended:
+                # The handler left a response half-sent: never leave the peer waiting.
+                self._h2.reset_stream(stream_id, reset_code)
+                stream._on_reset(reset_code, remote=False)
+            elif not stream.request_complete and stream._reset_code is None:
+                # RFC 9113 §8.1: the response is complete; stop the upload politely.
+                self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
+        except h2.exceptions.StreamClosedError:
+            pass
+        unread = stream._unread()
+        if unread:
+            self._h2.acknowledge_received_data(unread, stream_id)
+        self._streams.pop(stream_id, None)
+        self._windows.wake(stream_id)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                '%s "%s %s HTTP/2" %s',
+                _host(self.client_address),
+                stream.method,
+                stream.path,
+                stream.status if stream.status is not None else "-",
+            )
+        self._flush()
+        if not self._streams:
+            self._update_idle_deadline()
+            self._stop_if_done()
+
+    # ------------------------------------------------- StreamIO, used by Stream
+
+    def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
+        out = [(b":status", status), *headers]
+        names = {name for name, _ in headers} if headers else ()
+        for name, value in self._static_headers:
+            if name not in names:
+                out.append((name, value))
+        if self._config.date_header and b"date" not in names:
+            out.append((b"date", self._date.now()))
+        return out
+
+    def _check_stream(self, stream_id: int) -> Stream:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise LocalProtocolError(f"stream {stream_id} is closed")
+        if stream._reset_code is not None:
+            raise StreamReset(stream._reset_code, remote=stream._reset_remote)
+        return stream
+
+    def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
+        self._check_stream(stream_id)
+        try:
+            self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+        except h2.exceptions.StreamClosedError:
+            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+        except h2.exceptions.ProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        self._flush()
+
+    def end_stream(self, stream_id: int) -> None:
+        self._check_stream(stream_id)
+        try:
+            self._h2.end_stream(stream_id)
+        except h2.exceptions.StreamClosedError:
+            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+        self._flush()
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        try:
+            self._h2.reset_stream(stream_id, error_code)
+        except h2.exceptions.StreamClosedError:
+            return
+        self._flush()
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        if size and not self._broken:
+            self._h2.acknowledge_received_data(size, stream_id)
+            self._flush()
+
+    async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        h2_conn = self._h2
+        config = self._config
+        total = len(data)
+        offset = 0
+        while True:
+            self._check_stream(stream_id)
+            if self._pending_out() >= config.max_outbound_buffer:
+                await self._wait_drained()
+                continue
+            try:
+                window = h2_conn.local_flow_control_window(stream_id)
+            except h2.exceptions.StreamClosedError:
+                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+            if window <= 0:
+                with trio.move_on_after(config.send_timeout) as waited:
+                    await self._windows.wait(stream_id)
+                if waited.cancelled_caught:
+                    log.info("stream %d: peer gave no flow-control credit in time", stream_id)
+                    self.reset_stream(stream_id, ErrorCodes.CANCEL)
+                    stream = self._streams.get(stream_id)
+                    if stream is not None:
+                        stream._on_reset(ErrorCodes.CANCEL, remote=False)
+                    raise StreamReset(ErrorCodes.CANCEL, remote=False)
+                continue
+            frame_size = h2_conn.max_outbound_frame_size
+            budget = min(window, total - offset, config.max_outbound_buffer)
+            while budget > 0:
+                size = min(budget, frame_size)
+                end = offset + size
+                h2_conn.send_data(
+                    stream_id, data[offset:end], end_stream=end_stream and end == total
+                )
+                offset = end
+                budget -= size
+            self._flush()
+            if offset >= total:
+                break
+        await trio.lowlevel.checkpoint()
+
+    async def push(
+        self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
+    ) -> Stream | None:
+        h2_conn = self._h2
+        remote = h2_conn.remote_settings
+        if (
+            not remote.enable_push
+            or self._goaway_sent
+            or h2_conn.open_outbound_streams >= remote.max_concurrent_streams
+        ):
+            await trio.lowlevel.checkpoint()
+            return None
+        self._check_stream(parent.stream_id)
+        promised_id = h2_conn.get_next_available_stream_id()
+        try:
+            h2_conn.push_stream(parent.stream_id, promised_id, request_headers)
+        except h2.exceptions.StreamClosedError:
+            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+        except h2.exceptions.ProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        self._flush()
+        pseudo, regular = pseudo_split(request_headers)
+        pushed = Stream(
+            self,
+            promised_id,
+            pseudo,
+            regular,
+            client_address=self.client_address,
+            max_body_size=0,
+            pushed=True,
+        )
+        pushed._end_inbound()
+        self._streams[promised_id] = pushed
+
+        async def serve_push(stream: Stream) -> None:
+            await stream.respond(response.status, response.headers, response.body)
+
+        assert self._handlers is not None
+        self._handlers.start_soon(self._run_stream, pushed, serve_push)
+        await trio.lowlevel.checkpoint()
+        return pushed
+
+    # --------------------------------------------------------------------- writer
+
+    def _flush(self) -> None:
+        data = self._h2.data_to_send()
+        if data:
+            self._outbuf += data
+            self._writer_wakeup.set()
+
+    def _pending_out(self) -> int:
+        return len(self._outbuf) + self._in_flight
+
+    async def _wait_drained(self) -> None:
+        if self._drained is None:
+            self._drained = trio.Event()
+        await self._drained.wait()
+
+    async def _wait_sent(self) -> None:
+        while self._pending_out() and not self._broken:
+            await self._wait_drained()
+
+    async def _writer_loop(self) -> None:
+        transport = self._transport
+        send_timeout = self._config.send_timeout
+        low_water = self._config.max_outbound_buffer // 2
+        while True:
+            if not self._outbuf:
+                self._writer_wakeup = trio.Event()
+                await self._writer_wakeup.wait()
+                # Let the other tasks woken with us add their frames to this write.
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                continue
+            data = self._outbuf
+            self._outbuf = bytearray()
+            self._in_flight = len(data)
+            try:
+                with trio.fail_after(send_timeout):
+                    await transport.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+                log.debug("connection to %s lost while sending: %r", self.client_address, exc)
+                self._broken = True
+                self._in_flight = 0
+                self._outbuf.clear()
+                if self._drained is not None:
+                    self._drained.set()
+                self._cancel_scope.cancel()
+                return
+            self._in_flight = 0
+            if self._drained is not None and len(self._outbuf) <= low_water:
+                self._drained.set()
+                self._drained = None
+
+
+def _host(address: Any) -> str:
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return str(address) if address is not None else "-"

@@ -1,0 +1,119 @@
+"""Header fields: checking what the application sends, decoding what the peer sent.
+
+Response headers are checked once, here, where the server builds them, so h2's own
+outbound validation and normalisation can stay off on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from email.utils import formatdate
+
+from ._errors import LocalProtocolError
+
+#: Anything a handler may pass as a header name or value.
+HeaderValue = str | bytes
+HeaderList = Iterable[tuple[HeaderValue, HeaderValue]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+# RFC 9110 §5.6.2 token characters, lowercase only (RFC 9113 §8.2.1).
+_NAME_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+# RFC 9113 §8.2.1: no NUL, CR or LF anywhere; no leading or trailing whitespace.
+_BAD_VALUE_RE = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$")
+
+#: Fields that are meaningful only on one hop of HTTP/1.1 (RFC 9113 §8.2.2).
+CONNECTION_SPECIFIC = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+
+def to_bytes(value: HeaderValue, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise LocalProtocolError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def check_status(status: int, *, informational: bool = False) -> bytes:
+    """Validate a status code and return it as the :status value."""
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise LocalProtocolError(f"status must be an int, not {status!r}")
+    if informational:
+        if not 100 <= status <= 199:
+            raise LocalProtocolError(f"an informational status is 1xx, not {status}")
+        if status == 101:
+            raise LocalProtocolError("101 Switching Protocols does not exist in HTTP/2")
+    elif not 200 <= status <= 599:
+        raise LocalProtocolError(f"a final status is between 200 and 599, not {status}")
+    return str(status).encode("ascii")
+
+
+def check_headers(headers: HeaderList, *, trailers: bool = False) -> RawHeaders:
+    """Encode and validate headers from the application; raise LocalProtocolError."""
+    out: RawHeaders = []
+    for item in headers:
+        try:
+            raw_name, raw_value = item
+        except (TypeError, ValueError):
+            raise LocalProtocolError(f"a header is a (name, value) pair, not {item!r}") from None
+        name = to_bytes(raw_name, "a header name")
+        value = to_bytes(raw_value, f"the value of header {name!r}")
+        if not _NAME_RE.fullmatch(name):
+            if name.startswith(b":"):
+                raise LocalProtocolError(
+                    f"pseudo-header {name!r} is set by the server, not by the handler"
+                )
+            if name.lower() != name:
+                raise LocalProtocolError(f"header names must be lowercase in HTTP/2: {name!r}")
+            raise LocalProtocolError(f"invalid header name {name!r}")
+        if name in CONNECTION_SPECIFIC:
+            raise LocalProtocolError(
+                f"connection-specific header {name!r} is not allowed in HTTP/2"
+            )
+        if name == b"te" and value != b"trailers":
+            raise LocalProtocolError('the only value "te" may have in HTTP/2 is "trailers"')
+        if _BAD_VALUE_RE.search(value):
+            raise LocalProtocolError(f"invalid value for header {name!r}: {value!r}")
+        if trailers and name in (b"content-length",):
+            raise LocalProtocolError(f"{name!r} may not be sent as a trailer")
+        out.append((name, value))
+    return out
+
+
+def decode(value: bytes) -> str:
+    """Header bytes as str; undecodable bytes survive as surrogates (and re-encode)."""
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return value.decode("utf-8", "surrogateescape")
+
+
+def encode(value: str) -> bytes:
+    """The inverse of :func:`decode`."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+class DateCache:
+    """The ``date`` header value, formatted at most once a second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def now(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._value = formatdate(second, usegmt=True).encode("ascii")
+        return self._value

@@ -1,0 +1,184 @@
+"""serve(): listeners, TLS with ALPN, the accept loop, and graceful shutdown.
+
+Each connection runs in a cancel scope of its own, shielded from the cancellation of
+serve() itself.  That is what lets shutdown be graceful: when serve() is cancelled it
+stops accepting, sends every connection GOAWAY, waits up to the grace period for their
+streams to finish, and only then cancels what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from typing import Any, NamedTuple
+
+import trio
+
+from ._config import Config
+from ._connection import Connection, Handler
+from ._headers import DateCache
+
+log = logging.getLogger("trio_h2")
+
+ALPN_PROTOCOLS = ["h2"]
+
+
+class ServerAddress(NamedTuple):
+    """Where a server listens; what ``await nursery.start(serve, ...)`` returns."""
+
+    host: str
+    port: int
+
+
+class Server:
+    """The set of live connections of one ``serve()`` call."""
+
+    def __init__(
+        self, handler: Handler, config: Config, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        self.handler = handler
+        self.config = config
+        self.ssl_context = ssl_context
+        self.connections: set[Connection] = set()
+        self._date = DateCache()
+        self._idle: trio.Event | None = None
+        self.shutting_down = False
+
+    async def serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        task_status: trio.TaskStatus[ServerAddress],
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            for listener in listeners:
+                nursery.start_soon(self._accept_loop, listener, nursery)
+            host, port = listeners[0].socket.getsockname()[:2]
+            task_status.started(ServerAddress(host, port))
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    for listener in listeners:
+                        await listener.aclose()
+                    await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """GOAWAY to every connection, a grace period, then cancel what is left."""
+        self.shutting_down = True
+        for connection in list(self.connections):
+            connection.shutdown()
+        with trio.move_on_after(self.config.graceful_shutdown_timeout):
+            while self.connections:
+                self._idle = trio.Event()
+                await self._idle.wait()
+        for connection in list(self.connections):
+            connection.abort()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                # Out of file descriptors and the like: back off instead of spinning.
+                log.warning("accept() failed: %s", exc)
+                await trio.sleep(0.1)
+                continue
+            if len(self.connections) >= self.config.max_connections or self.shutting_down:
+                log.info("refusing a connection: %d open", len(self.connections))
+                await trio.aclose_forcefully(stream)
+                continue
+            nursery.start_soon(self.handle_stream, stream)
+
+    async def handle_stream(self, stream: trio.SocketStream) -> None:
+        """Serve one accepted TCP connection (TLS first, when configured)."""
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            peer = None
+        with trio.CancelScope(shield=True) as scope:
+            transport: trio.abc.Stream = stream
+            if self.ssl_context is not None:
+                tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
+                with trio.move_on_after(self.config.handshake_timeout) as handshake:
+                    try:
+                        await tls.do_handshake()
+                    except trio.BrokenResourceError as exc:
+                        log.debug("TLS handshake with %s failed: %r", peer, exc)
+                        scope.cancel()
+                if handshake.cancelled_caught:
+                    log.debug("TLS handshake with %s timed out", peer)
+                if scope.cancel_called or handshake.cancelled_caught:
+                    await trio.aclose_forcefully(stream)
+                    return
+                if tls.selected_alpn_protocol() not in ALPN_PROTOCOLS:
+                    log.info(
+                        "closing TLS connection from %s: it did not negotiate h2 (ALPN %r)",
+                        peer,
+                        tls.selected_alpn_protocol(),
+                    )
+                    await trio.aclose_forcefully(tls)
+                    return
+                transport = tls
+            await self.serve_transport(transport, peer, scope)
+
+    async def serve_transport(
+        self, transport: trio.abc.Stream, peer: Any, scope: trio.CancelScope | None = None
+    ) -> None:
+        """Speak HTTP/2 on an already-established transport until it closes."""
+        connection = Connection(
+            transport, self.handler, self.config, client_address=peer, date_cache=self._date
+        )
+        self.connections.add(connection)
+        if self.shutting_down:
+            connection.shutdown()
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+            if self._idle is not None and not self.connections:
+                self._idle.set()
+
+
+def prepare_ssl_context(ssl_context: ssl.SSLContext) -> ssl.SSLContext:
+    """Make sure the context offers h2 by ALPN (the only protocol served over TLS)."""
+    ssl_context.set_alpn_protocols(ALPN_PROTOCOLS)
+    return ssl_context
+
+
+async def serve(
+    handler: Handler,
+    host: str | None = "127.0.0.1",
+    port: int = 8080,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    config: Config | None = None,
+    task_status: trio.TaskStatus[ServerAddress] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``handler`` over HTTP/2 until cancelled.
+
+    Each request runs ``await handler(stream)`` in a task of its own, with a
+    :class:`~trio_h2.Stream`.  Without ``ssl_context`` the server speaks cleartext
+    HTTP/2 with prior knowledge (h2c); with one it speaks TLS and negotiates ``h2`` by
+    ALPN (the context's ALPN list is set to ``["h2"]``).  ``host`` may be an IPv4 or
+    IPv6 address, a name, or None / ``""`` for every interface; port 0 picks a free
+    port.  ``await nursery.start(serve, handler, "127.0.0.1", 0)`` returns the
+    :class:`ServerAddress` it listens on.
+
+    Cancelling it is a graceful shutdown: no new connections, GOAWAY to every client,
+    ``config.graceful_shutdown_timeout`` seconds for in-flight streams, then the rest
+    is cancelled.
+    """
+    config = config or Config()
+    if ssl_context is not None:
+        prepare_ssl_context(ssl_context)
+    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    for listener in listeners:
+        # Python's socket module leaves Nagle on; trio turns it off for accepted
+        # sockets already, and this makes it explicit for the listener too.
+        try:
+            listener.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+    server = Server(handler, config, ssl_context)
+    await server.serve_listeners(listeners, task_status)

@@ -1,0 +1,459 @@
+"""Stream: one request and its response, as a handler sees them.
+
+The Stream knows nothing of frames.  It talks to its connection through the small
+:class:`StreamIO` interface (send headers, send data, reset, acknowledge what was
+read), so the same Stream can later be carried by another protocol.
+
+Inbound, the connection pushes chunks into the stream's buffer synchronously; the
+buffer is bounded by the stream's flow-control window, because credit goes back to
+the peer only when the handler takes a chunk out.  Outbound, each call checks the
+response state first, so misuse fails loudly before anything reaches the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+from h2.errors import ErrorCodes
+
+from . import _body
+from ._errors import LocalProtocolError, RequestBodyTooLarge, StreamReset
+from ._headers import (
+    HeaderList,
+    RawHeaders,
+    check_headers,
+    check_status,
+    decode,
+)
+
+if TYPE_CHECKING:
+    from ._body import Body
+
+
+class StreamIO(Protocol):
+    """What a Stream needs from the connection that carries it."""
+
+    def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None: ...
+
+    async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None: ...
+
+    def end_stream(self, stream_id: int) -> None: ...
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None: ...
+
+    def acknowledge(self, stream_id: int, size: int) -> None: ...
+
+    def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders: ...
+
+    async def push(
+        self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
+    ) -> Stream | None: ...
+
+
+class _Response(enum.Enum):
+    IDLE = "idle"  # nothing sent yet (1xx responses may have been)
+    STARTED = "started"  # final HEADERS sent, body open
+    ENDED = "ended"  # END_STREAM sent
+    RESET = "reset"  # RST_STREAM sent or received
+
+
+class PushedResponse:
+    """The response a push promises: status, headers and body."""
+
+    def __init__(self, status: int, headers: RawHeaders, body: Body) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Stream:
+    """One HTTP request and the means to answer it.
+
+    Request attributes: :attr:`method`, :attr:`path`, :attr:`scheme`,
+    :attr:`authority`, :attr:`headers` (ordered ``(name, value)`` str pairs, repeated
+    names kept, pseudo-headers left out), :attr:`stream_id`, :attr:`client_address`
+    and, once the body has been read to its end, :attr:`trailers`.
+
+    Read the body with ``async for chunk in stream`` or ``await stream.read()``.
+    Answer with :meth:`respond`, or stream with :meth:`start_response`.
+    """
+
+    def __init__(
+        self,
+        io: StreamIO,
+        stream_id: int,
+        pseudo: dict[bytes, bytes],
+        raw_headers: RawHeaders,
+        *,
+        client_address: Any,
+        max_body_size: int,
+        pushed: bool = False,
+    ) -> None:
+        self._io = io
+        #: The HTTP/2 stream identifier.
+        self.stream_id = stream_id
+        #: The request method, e.g. ``"GET"``.
+        self.method = decode(pseudo.get(b":method", b""))
+        #: The request target, e.g. ``"/index.html?x=1"``.
+        self.path = decode(pseudo.get(b":path", b""))
+        #: ``"http"`` or ``"https"`` as the client sent it.
+        self.scheme = decode(pseudo.get(b":scheme", b""))
+        #: ``:authority``, or the ``host`` header when that is missing.
+        self.authority = decode(pseudo.get(b":authority", b""))
+        #: The extended-CONNECT ``:protocol`` (RFC 8441), or None.
+        self.protocol = decode(pseudo[b":protocol"]) if b":protocol" in pseudo else None
+        #: The request's header fields as bytes, exactly as received (no pseudo-headers).
+        self.raw_headers = raw_headers
+        #: The request's header fields as str pairs, in order, repeats kept.
+        self.headers: list[tuple[str, str]] = [(decode(n), decode(v)) for n, v in raw_headers]
+        if not self.authority:
+            self.authority = self.header("host") or ""
+        #: The peer's address, as the socket reports it.
+        self.client_address = client_address
+        #: Request trailers, once the body has been read to its end (None if none came).
+        self.trailers: list[tuple[str, str]] | None = None
+        #: True for a stream the server opened with a push.
+        self.pushed = pushed
+        #: The final status sent, or None before the response starts.
+        self.status: int | None = None
+
+        self._max_body_size = max_body_size
+        self._inbound: deque[tuple[bytes, int]] = deque()
+        self._inbound_ended = False
+        self._data_event: trio.Event | None = None
+        self._reset_code: int | None = None
+        self._reset_remote = True
+        self._response = _Response.IDLE
+        self.cancel_scope = trio.CancelScope()
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.stream_id} {self.method} {self.path}>"
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of the request header ``name`` (lowercase), or ``default``."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    # ----------------------------------------------------------------- request body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self.receive_some()
+            if not chunk:
+                return
+            yield chunk
+
+    async def receive_some(self) -> bytes:
+        """The next chunk of the request body; ``b""`` once the body has ended.
+
+        Taking a chunk is what gives the peer flow-control credit to send more.
+        Raises :class:`StreamReset` if the peer reset the stream.
+        """
+        while not self._inbound:
+            if self._reset_code is not None:
+                raise StreamReset(self._reset_code, remote=self._reset_remote)
+            if self._inbound_ended:
+                await trio.lowlevel.checkpoint()
+                return b""
+            if self._data_event is None:
+                self._data_event = trio.Event()
+            await self._data_event.wait()
+        data, flow_length = self._inbound.popleft()
+        self._io.acknowledge(self.stream_id, flow_length)
+        await trio.lowlevel.checkpoint()
+        return data
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole request body.
+
+        At most ``limit`` bytes (default: ``Config.max_request_body_size``); a longer
+        body raises :class:`RequestBodyTooLarge`, which, left uncaught, answers 413.
+        """
+        if limit is None:
+            limit = self._max_body_size
+        declared = self.header("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestBodyTooLarge(f"request body of {declared} bytes is over {limit}")
+        parts: list[bytes] = []
+        total = 0
+        async for chunk in self:
+            total += len(chunk)
+            if total > limit:
+                raise RequestBodyTooLarge(f"request body is over {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    # Called by the connection, synchronously, as frames arrive.
+
+    def _feed(self, data: bytes, flow_length: int) -> None:
+        self._inbound.append((data, flow_length))
+        self._wake_reader()
+
+    def _end_inbound(self, trailers: RawHeaders | None = None) -> None:
+        if trailers is not None:
+            self.trailers = [(decode(n), decode(v)) for n, v in trailers]
+        self._inbound_ended = True
+        self._wake_reader()
+
+    def _on_reset(self, error_code: int, *, remote: bool) -> None:
+        if self._reset_code is None:
+            self._reset_code = error_code
+            self._reset_remote = remote
+        self._response = _Response.RESET
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        if self._data_event is not None:
+            self._data_event.set()
+            self._data_event = None
+
+    def _unread(self) -> int:
+        """Flow-controlled bytes received but never read; their credit is returned."""
+        total = sum(n for _, n in self._inbound)
+        self._inbound.clear()
+        return total
+
+    @property
+    def request_complete(self) -> bool:
+        """True once the peer has sent the whole request (END_STREAM)."""
+        return self._inbound_ended
+
+    # ---------------------------------------------------------------- response side
+
+    @property
+    def response_started(self) -> bool:
+        """True once the final response's HEADERS have been sent."""
+        return self._response is not _Response.IDLE
+
+    @property
+    def response_ended(self) -> bool:
+        """True once the response is complete (or the stream was reset)."""
+        return self._response in (_Response.ENDED, _Response.RESET)
+
+    def _check_can_start(self) -> None:
+        if self._response is _Response.RESET:
+            raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
+        if self._response is not _Response.IDLE:
+            raise LocalProtocolError(f"{self!r}: the response has already started")
+
+    def _check_open(self) -> None:
+        if self._response is _Response.RESET:
+            raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
+        if self._response is _Response.ENDED:
+            raise LocalProtocolError(f"{self!r}: the response has already ended")
+        if self._response is _Response.IDLE:
+            raise LocalProtocolError(f"{self!r}: the response has not started")
+
+    async def send_informational(self, status: int, headers: HeaderList = ()) -> None:
+        """Send a 1xx response (e.g. 103 Early Hints); any number before the final one."""
+        raw_status = check_status(status, informational=True)
+        self._check_can_start()
+        raw = [(b":status", raw_status), *check_headers(headers)]
+        self._io.send_headers(self.stream_id, raw, False)
+        await trio.lowlevel.checkpoint()
+
+    def _start(self, status: int, headers: HeaderList, length: int | None) -> RawHeaders:
+        raw_status = check_status(status)
+        raw = check_headers(headers)
+        self._check_can_start()
+        if length is not None and not any(n == b"content-length" for n, _ in raw):
+            raw.append((b"content-length", str(length).encode("ascii")))
+        return self._io.response_headers(raw_status, raw)
+
+    async def respond(
+        self,
+        status: int,
+        headers: HeaderList = (),
+        body: Body = b"",
+        *,
+        trailers: HeaderList | None = None,
+    ) -> None:
+        """Send a whole response.
+
+        ``body`` is bytes, str (sent as UTF-8), a binary file object (read in chunks
+        in a worker thread, never whole), an async iterable of bytes, or a
+        ``trio.MemoryReceiveChannel[bytes]`` fed by another task (closing its send side
+        ends the body).  ``content-length`` is added when the length is known.  Every
+        chunk waits for flow-control credit.  ``trailers`` are sent after the body.
+        """
+        fixed = _body.fixed_body(body)
+        head_request = self.method == "HEAD"
+        if fixed is not None:
+            raw_trailers = check_headers(trailers, trailers=True) if trailers else None
+            raw = self._start(status, headers, len(fixed))
+            self._response_status(status)
+            if head_request or (not fixed and raw_trailers is None):
+                self._io.send_headers(self.stream_id, raw, True)
+                self._response = _Response.ENDED
+                await trio.lowlevel.checkpoint()
+                return
+            self._io.send_headers(self.stream_id, raw, False)
+            await self._send_fixed(fixed, raw_trailers)
+            return
+        length = _body.known_length(body)
+        source = _body.chunks(body)
+        try:
+            async with self.start_response(status, headers, content_length=length) as out:
+                if trailers:
+                    out.set_trailers(trailers)
+                if not head_request:
+                    async for chunk in source:
+                        await out.send(chunk)
+        finally:
+            await source.aclose()  # type: ignore[attr-defined]
+            close = getattr(body, "close", None)
+            if close is not None and hasattr(body, "read"):
+                close()
+
+    def _response_status(self, status: int) -> None:
+        self.status = status
+        self._response = _Response.STARTED
+
+    async def _send_fixed(self, data: bytes, trailers: RawHeaders | None) -> None:
+        if data:
+            await self._io.send_data(self.stream_id, data, trailers is None)
+        if trailers is not None:
+            self._io.send_headers(self.stream_id, trailers, True)
+        elif not data:
+            self._io.end_stream(self.stream_id)
+        if self._response is _Response.STARTED:
+            self._response = _Response.ENDED
+
+    @asynccontextmanager
+    async def start_response(
+        self,
+        status: int,
+        headers: HeaderList = (),
+        *,
+        content_length: int | None = None,
+    ) -> AsyncIterator[ResponseBody]:
+        """Start a streamed response: ``async with stream.start_response(200) as body:``.
+
+        The HEADERS go out on entry.  ``await body.send(chunk)`` waits for flow-control
+        credit (backpressure); leaving the block ends the stream, with the trailers set
+        by :meth:`ResponseBody.set_trailers`.  An exception inside the block resets the
+        stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.
+        """
+        raw = self._start(status, headers, content_length)
+        self._response_status(status)
+        self._io.send_headers(self.stream_id, raw, False)
+        body = ResponseBody(self, content_length)
+        try:
+            yield body
+        except BaseException as exc:
+            # Leave no half-sent response behind, even if the handler goes on.
+            if not self.response_ended:
+                cancelled = isinstance(exc, trio.Cancelled)
+                code = ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR
+                self._io.reset_stream(self.stream_id, code)
+                self._on_reset(code, remote=False)
+            raise
+        await body._finish()
+
+    async def push(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        request_headers: HeaderList = (),
+        status: int = 200,
+        headers: HeaderList = (),
+        body: Body = b"",
+    ) -> Stream | None:
+        """Push a response the client did not ask for yet (PUSH_PROMISE).
+
+        Allowed before this stream's response starts, for safe, cacheable methods
+        (GET, HEAD).  Returns the pushed Stream, or None when the push was skipped
+        because the peer disabled push or has no room for another stream.
+        """
+        if method not in ("GET", "HEAD"):
+            raise LocalProtocolError(f"only GET and HEAD can be pushed, not {method!r}")
+        if not path.startswith("/"):
+            raise LocalProtocolError(f"a pushed path starts with '/', not {path!r}")
+        if self.pushed:
+            raise LocalProtocolError("a pushed stream cannot push")
+        self._check_can_start()
+        check_status(status)
+        raw_request = [
+            (b":method", method.encode("ascii")),
+            (b":scheme", self.scheme.encode("ascii")),
+            (b":authority", self.authority.encode("utf-8", "surrogateescape")),
+            (b":path", path.encode("utf-8")),
+            *check_headers(request_headers),
+        ]
+        response = PushedResponse(status, check_headers(headers), body)
+        return await self._io.push(self, raw_request, response)
+
+    async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
+        """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
+        if self._response is not _Response.RESET:
+            self._io.reset_stream(self.stream_id, error_code)
+            self._on_reset(error_code, remote=False)
+        await trio.lowlevel.checkpoint()
+
+
+class ResponseBody:
+    """The open body of a streamed response (what :meth:`Stream.start_response` yields)."""
+
+    def __init__(self, stream: Stream, content_length: int | None) -> None:
+        self._stream = stream
+        self._trailers: RawHeaders | None = None
+        self._declared = content_length
+        self._sent = 0
+
+    async def send(self, chunk: bytes | str) -> None:
+        """Send a chunk, waiting for flow-control credit; ``b""`` sends nothing."""
+        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise LocalProtocolError(f"send() takes bytes or str, not {type(chunk).__name__}")
+        self._stream._check_open()
+        if self._declared is not None and self._sent + len(data) > self._declared:
+            raise LocalProtocolError(
+                f"{self._stream!r}: body longer than the content-length {self._declared}"
+            )
+        if not data:
+            await trio.lowlevel.checkpoint()
+            return
+        self._sent += len(data)
+        await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
+
+    def set_trailers(self, trailers: HeaderList) -> None:
+        """Trailers to send when the body ends (e.g. ``grpc-status``)."""
+        self._stream._check_open()
+        self._trailers = check_headers(trailers, trailers=True)
+
+    async def _finish(self) -> None:
+        stream = self._stream
+        stream._check_open()
+        if self._declared is not None and self._sent != self._declared:
+            raise LocalProtocolError(
+                f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
+            )
+        if self._trailers is not None:
+            stream._io.send_headers(stream.stream_id, self._trailers, True)
+        else:
+            stream._io.end_stream(stream.stream_id)
+        stream._response = _Response.ENDED
+        await trio.lowlevel.checkpoint()
+
+
+def pseudo_split(headers: Sequence[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], RawHeaders]:
+    """Split a decoded header block into its pseudo-headers and its regular fields."""
+    pseudo: dict[bytes, bytes] = {}
+    regular: RawHeaders = []
+    for name, value in headers:
+        if name[:1] == b":":
+            pseudo[name] = value
+        else:
+            regular.append((name, value))
+    return pseudo, regular

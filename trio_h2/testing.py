@@ -1,0 +1,508 @@
+"""An in-memory HTTP/2 client for testing handlers, with no sockets.
+
+::
+
+    async def test_hello():
+        async with trio_h2.testing.connect(hello) as client:
+            response = await client.get("/")
+        assert response.status == 200
+
+The client is a real HTTP/2 peer (h2, client side) talking to a real server connection
+over ``trio.testing.memory_stream_pair``: flow control, pushes, trailers, 1xx responses
+and resets all happen as they would on the network.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import trio
+import trio.testing
+from h2.errors import ErrorCodes
+
+from ._config import Config
+from ._connection import Handler
+from ._errors import ConnectionClosed, StreamReset
+from ._headers import decode
+from ._server import Server
+
+__all__ = ["Client", "Response", "StreamingResponse", "connect"]
+
+HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
+
+
+def _to_str(value: str | bytes) -> str:
+    return value if isinstance(value, str) else decode(value)
+
+
+@dataclass
+class Response:
+    """A response as the client saw it."""
+
+    stream_id: int
+    #: The request (or, for a push, the promised request) headers, pseudo-headers first.
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    status: int | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    trailers: list[tuple[str, str]] | None = None
+    #: 1xx responses that came first, as ``(status, headers)``.
+    informational: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
+    #: Responses the server pushed along with this one.
+    pushed: list[Response] = field(default_factory=list)
+    #: The RST_STREAM code, if the stream was reset.
+    reset_code: int | None = None
+    #: The order in which the parts arrived: "informational", "headers", "data", "trailers".
+    arrival: list[str] = field(default_factory=list)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of the response header ``name``."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def path(self) -> str | None:
+        """The :path of the request (useful for pushed responses)."""
+        for key, value in self.request_headers:
+            if key == ":path":
+                return value
+        return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return _json.loads(self.body)
+
+
+class _ClientStream:
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        self.chunks: list[tuple[bytes, int]] = []
+        self.headers_received = trio.Event()
+        self.done = trio.Event()
+        self.changed = trio.Event()
+        self.auto_ack = True
+
+    def touch(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class StreamingResponse:
+    """A response whose body is read as it arrives; credit goes back as it is read."""
+
+    def __init__(self, client: Client, state: _ClientStream) -> None:
+        self._client = client
+        self._state = state
+
+    @property
+    def response(self) -> Response:
+        return self._state.response
+
+    @property
+    def status(self) -> int | None:
+        return self._state.response.status
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive, acknowledging each once it is taken."""
+        state = self._state
+        while True:
+            if state.chunks:
+                data, length = state.chunks.pop(0)
+                self._client._acknowledge(state.response.stream_id, length)
+                state.response.body += data
+                yield data
+                continue
+            if state.done.is_set():
+                if state.response.reset_code is not None:
+                    raise StreamReset(state.response.reset_code)
+                return
+            await state.changed.wait()
+
+
+class Client:
+    """An HTTP/2 client connected in memory to a server (see :func:`connect`)."""
+
+    def __init__(
+        self,
+        transport: trio.abc.Stream,
+        *,
+        enable_push: bool = True,
+        initial_window_size: int = 65_535,
+        max_frame_size: int = 16_384,
+    ) -> None:
+        self.transport = transport
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        self.h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: int(enable_push),
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
+            },
+        )
+        self._streams: dict[int, _ClientStream] = {}
+        self._window_changed = trio.Event()
+        self._send_lock = trio.Lock()
+        self._closed: BaseException | None = None
+        #: The GOAWAY the server sent, as the h2 event, once it came.
+        self.goaway: h2.events.ConnectionTerminated | None = None
+        #: Set when the server closed the connection.
+        self.connection_closed = trio.Event()
+        #: The server's SETTINGS, once received.
+        self.settings_received = trio.Event()
+
+    # ----------------------------------------------------------------- plumbing
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        self.h2.initiate_connection()
+        await self._send()
+        nursery.start_soon(self._reader)
+
+    async def _send(self) -> None:
+        async with self._send_lock:
+            data = self.h2.data_to_send()
+            if data:
+                try:
+                    await self.transport.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    raise ConnectionClosed("the server closed the connection") from exc
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write bytes on the connection as they are (for protocol-level tests)."""
+        async with self._send_lock:
+            await self.transport.send_all(data)
+
+    def _acknowledge(self, stream_id: int, length: int) -> None:
+        if length and self._closed is None:
+            self.h2.acknowledge_received_data(length, stream_id)
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                try:
+                    data = await self.transport.receive_some(65_536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    break
+                events = self.h2.receive_data(data)
+                for event in events:
+                    self._dispatch(event)
+                await self._send()
+        except (h2.exceptions.ProtocolError, ConnectionClosed) as exc:
+            self._closed = exc
+        finally:
+            self._closed = self._closed or ConnectionClosed("the server closed the connection")
+            for state in self._streams.values():
+                state.headers_received.set()
+                state.done.set()
+                state.touch()
+            self._window_changed.set()
+            self.connection_closed.set()
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        stream_id = getattr(event, "stream_id", None)
+        state = self._streams.get(stream_id) if stream_id else None
+        if isinstance(event, h2.events.RemoteSettingsChanged):
+            self.settings_received.set()
+            self._wake_senders()
+        elif isinstance(event, h2.events.WindowUpdated):
+            self._wake_senders()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self.goaway = event
+        elif isinstance(event, h2.events.PushedStreamReceived):
+            parent = self._streams.get(event.parent_stream_id or 0)
+            pushed = Response(
+                event.pushed_stream_id or 0,
+                request_headers=[(decode(n), decode(v)) for n, v in event.headers or []],
+            )
+            self._streams[pushed.stream_id] = _ClientStream(pushed)
+            if parent is not None:
+                parent.response.pushed.append(pushed)
+        elif state is None:
+            return
+        elif isinstance(event, h2.events.InformationalResponseReceived):
+            headers = [(decode(n), decode(v)) for n, v in event.headers or []]
+            status = int(dict(headers)[":status"])
+            state.response.informational.append(
+                (status, [h for h in headers if not h[0].startswith(":")])
+            )
+            state.response.arrival.append("informational")
+        elif isinstance(event, h2.events.ResponseReceived):
+            headers = [(decode(n), decode(v)) for n, v in event.headers or []]
+            state.response.status = int(dict(headers)[":status"])
+            state.response.headers = [h for h in headers if not h[0].startswith(":")]
+            state.response.arrival.append("headers")
+            state.headers_received.set()
+        elif isinstance(event, h2.events.DataReceived):
+            state.response.arrival.append("data")
+            length = event.flow_controlled_length or 0
+            if state.auto_ack:
+                state.response.body += event.data or b""
+                self._acknowledge(state.response.stream_id, length)
+            else:
+                state.chunks.append((event.data or b"", length))
+            state.touch()
+        elif isinstance(event, h2.events.TrailersReceived):
+            state.response.trailers = [(decode(n), decode(v)) for n, v in event.headers or []]
+            state.response.arrival.append("trailers")
+        elif isinstance(event, h2.events.StreamEnded):
+            state.done.set()
+            state.headers_received.set()
+            state.touch()
+        elif isinstance(event, h2.events.StreamReset):
+            if state.done.is_set() and event.error_code == ErrorCodes.NO_ERROR:
+                # RFC 9113 §8.1: the response was complete; the server only stops
+                # the rest of the upload.
+                state.touch()
+                self._wake_senders()
+                return
+            state.response.reset_code = event.error_code
+            state.done.set()
+            state.headers_received.set()
+            state.touch()
+            self._wake_senders()
+
+    def _wake_senders(self) -> None:
+        self._window_changed.set()
+        self._window_changed = trio.Event()
+
+    # ---------------------------------------------------------------- requests
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        headers: HeaderPairs,
+        body: bytes | str | AsyncIterable[bytes] | None,
+        authority: str,
+        end_stream_with_headers: bool,
+    ) -> _ClientStream:
+        if self._closed is not None:
+            raise ConnectionClosed("the connection is closed")
+        stream_id = self.h2.get_next_available_stream_id()
+        request_headers = [
+            (":method", method),
+            (":scheme", "http"),
+            (":authority", authority),
+            (":path", path),
+            *((_to_str(n), _to_str(v)) for n, v in headers),
+        ]
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        state = _ClientStream(Response(stream_id, request_headers=request_headers))
+        self._streams[stream_id] = state
+        self.h2.send_headers(
+            stream_id,
+            [(n.encode(), v.encode("utf-8", "surrogateescape")) for n, v in request_headers],
+            end_stream=end_stream_with_headers and not body,
+        )
+        await self._send()
+        return state
+
+    async def _send_body(
+        self, state: _ClientStream, body: bytes | str | AsyncIterable[bytes] | None
+    ) -> None:
+        stream_id = state.response.stream_id
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is None or body == b"":
+            return
+        if isinstance(body, bytes):
+            await self.send_data(stream_id, body)
+        else:
+            async for chunk in body:
+                await self.send_data(stream_id, chunk, end_stream=False)
+        if not state.done.is_set():
+            self.h2.end_stream(stream_id)
+            await self._send()
+
+    async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = True) -> None:
+        """Send request body bytes on a stream, honouring the server's windows."""
+        view = memoryview(data)
+        while True:
+            state = self._streams.get(stream_id)
+            if state is not None and state.done.is_set():
+                return  # the server answered (or reset) already; stop uploading
+            if self._closed is not None:
+                raise ConnectionClosed("the connection is closed")
+            window = self.h2.local_flow_control_window(stream_id)
+            if window <= 0 and len(view):
+                await self._window_changed.wait()
+                continue
+            size = min(window, len(view), self.h2.max_outbound_frame_size)
+            last = size == len(view)
+            self.h2.send_data(stream_id, bytes(view[:size]), end_stream=end_stream and last)
+            view = view[size:]
+            await self._send()
+            if last:
+                return
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: HeaderPairs = (),
+        body: bytes | str | AsyncIterable[bytes] | None = None,
+        *,
+        authority: str = "example.test",
+        raise_on_reset: bool = True,
+    ) -> Response:
+        """Send a request and wait for the whole response.
+
+        ``body`` may be bytes, str or an async iterable of bytes (streamed, with flow
+        control).  A reset stream raises :class:`trio_h2.StreamReset` unless
+        ``raise_on_reset`` is false, in which case ``Response.reset_code`` tells.
+        """
+        state = await self._open(method, path, headers, body, authority, True)
+        await self._send_body(state, body)
+        await state.done.wait()
+        response = state.response
+        for pushed in response.pushed:
+            pushed_state = self._streams[pushed.stream_id]
+            await pushed_state.done.wait()
+        if response.reset_code is not None and raise_on_reset:
+            raise StreamReset(response.reset_code)
+        if response.status is None and response.reset_code is None:
+            raise ConnectionClosed("the connection closed before the response") from self._closed
+        return response
+
+    async def get(self, path: str, headers: HeaderPairs = (), **kwargs: Any) -> Response:
+        """``request("GET", path, headers)``."""
+        return await self.request("GET", path, headers, **kwargs)
+
+    async def post(
+        self,
+        path: str,
+        body: bytes | str | AsyncIterable[bytes] | None = None,
+        headers: HeaderPairs = (),
+        **kwargs: Any,
+    ) -> Response:
+        """``request("POST", path, headers, body)``."""
+        return await self.request("POST", path, headers, body, **kwargs)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        headers: HeaderPairs = (),
+        body: bytes | str | AsyncIterable[bytes] | None = None,
+        *,
+        authority: str = "example.test",
+    ) -> AsyncIterator[StreamingResponse]:
+        """Send a request and read the response body chunk by chunk as it arrives.
+
+        Flow-control credit goes back only as chunks are taken from
+        :meth:`StreamingResponse.aiter_bytes`, so a test can hold the server at a
+        closed window.
+        """
+        state = await self._open(method, path, headers, body, authority, True)
+        state.auto_ack = False
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send_body, state, body)
+                await state.headers_received.wait()
+                yield StreamingResponse(self, state)
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            single = _single(group)
+            raise single from single.__cause__
+
+    async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
+        """Send RST_STREAM for a stream."""
+        self.h2.reset_stream(stream_id, error_code)
+        await self._send()
+
+    async def start_request(
+        self,
+        method: str,
+        path: str,
+        headers: HeaderPairs = (),
+        *,
+        end_stream: bool = False,
+        authority: str = "example.test",
+    ) -> int:
+        """Send only the request HEADERS; returns the stream id (for step-by-step tests)."""
+        state = await self._open(method, path, headers, None, authority, end_stream)
+        return state.response.stream_id
+
+    async def wait_response(self, stream_id: int) -> Response:
+        """Wait until the response on ``stream_id`` has ended (or was reset)."""
+        state = self._streams[stream_id]
+        await state.done.wait()
+        return state.response
+
+    async def ping(self, data: bytes = b"trio_h2!") -> None:
+        """Send a PING."""
+        self.h2.ping(data)
+        await self._send()
+
+    async def aclose(self) -> None:
+        """Say GOAWAY and close the connection."""
+        if self._closed is None:
+            try:
+                self.h2.close_connection()
+                await self._send()
+            except (ConnectionClosed, h2.exceptions.ProtocolError):
+                pass
+        await self.transport.aclose()
+
+
+@asynccontextmanager
+async def connect(
+    handler: Handler,
+    *,
+    config: Config | None = None,
+    client_address: Any = ("127.0.0.1", 50000),
+    enable_push: bool = True,
+    initial_window_size: int = 65_535,
+    max_frame_size: int = 16_384,
+) -> AsyncIterator[Client]:
+    """Serve ``handler`` on an in-memory connection and yield a :class:`Client` for it.
+
+    Leaving the block closes the connection and waits for the server side to finish.
+    """
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    server = Server(handler, config or Config(), None)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve_transport, server_stream, client_address)
+            client = Client(
+                client_stream,
+                enable_push=enable_push,
+                initial_window_size=initial_window_size,
+                max_frame_size=max_frame_size,
+            )
+            await client._start(nursery)
+            try:
+                yield client
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        single = _single(group)
+        raise single from single.__cause__
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    # A test's own exception should reach it as itself, not wrapped by our nursery.
+    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+        group = group.exceptions[0]  # type: ignore[assignment]
+    return group
