@@ -71,24 +71,26 @@ def run_one(
     upload = env.fixtures.upload_file
     try:
         with running(spec, env, tls=workload.tls, log_path=log_path) as server:
-            run_h2load(
-                workload,
-                server.port,
-                upload_file=upload,
-                prefix=client,
-                timeout=timeout,
-                requests=warm_up_requests(workload),
-            )
-            result = run_h2load(
-                workload, server.port, upload_file=upload, prefix=client, timeout=timeout
-            )
+            try:
+                run_h2load(
+                    workload,
+                    server.port,
+                    upload_file=upload,
+                    prefix=client,
+                    timeout=timeout,
+                    requests=warm_up_requests(workload),
+                )
+                result = run_h2load(
+                    workload, server.port, upload_file=upload, prefix=client, timeout=timeout
+                )
+            except H2loadError as exc:
+                # The log as it was during the run, before the server is stopped.
+                tail = log_tail(log_path)
+                return replace(cell, error=f"{exc}" + (f"; server log: {tail}" if tail else ""))
             rss = server.peak_rss_kib()
             exited = server.process.poll()
     except ServerStartError as exc:
         return replace(cell, error=f"server: {exc}")
-    except H2loadError as exc:
-        tail = log_tail(log_path)
-        return replace(cell, error=f"{exc}" + (f"; server log: {tail}" if tail else ""))
     error = None
     if exited is not None:
         error = f"server exited with status {exited} during the run: {log_tail(log_path)}"

@@ -190,6 +190,7 @@ def plot_ratios(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed"
     servers = list(dict.fromkeys((r.server, r.label) for r in rows if r.ratio is not None))
@@ -210,6 +211,7 @@ def plot_ratios(
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
     # Ratios are factors, and nghttpd's are far above the Python servers': a log scale.
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(ids)), [f"{w.id}\n{w.title}" for w in workloads], fontsize=8)
     ax.set_ylabel(f"throughput / {BASELINE}")
