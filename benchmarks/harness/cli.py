@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = summarise(runs, specs, workloads, skipped)
     name = OUTPUT_NAMES[args.mode]
+    if args.servers or args.workloads:
+        name += "-partial"
     json_path = args.out / f"{name}.json"
     write_json(
         results_document(
