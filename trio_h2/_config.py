@@ -81,7 +81,8 @@ class Config:
                 raise ValueError(f"Config.{name} must be > 0, not {value}")
 
         positive_int("max_concurrent_streams", 1, 2**31 - 1)
-        positive_int("initial_window_size", 1, _MAX_WINDOW)
+        # Below the protocol default a peer could overrun a window it has not heard of.
+        positive_int("initial_window_size", 65_535, _MAX_WINDOW)
         positive_int("initial_connection_window_size", 65_535, _MAX_WINDOW)
         positive_int("max_frame_size", _MIN_FRAME_SIZE, _MAX_FRAME_SIZE)
         positive_int("max_header_list_size", 1_024, 2**31 - 1)

@@ -111,6 +111,13 @@ class Connection:
                 _SettingCodes.ENABLE_PUSH: 0,
             },
         )
+        # Settings given as initial values count as applied, so h2 would never
+        # derive its own limits from them: set those here.  Every Config bound is
+        # at least the protocol default, so applying them before the peer's ACK
+        # never refuses what a peer may send under the defaults.
+        self._h2.max_inbound_frame_size = config.max_frame_size
+        self._h2.decoder.max_header_list_size = config.max_header_list_size
+        self._h2.decoder.max_allowed_table_size = config.header_table_size
         self._streams: dict[int, Stream] = {}
         self._windows = WindowWaiters()
         self._outbuf = bytearray()

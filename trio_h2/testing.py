@@ -35,7 +35,7 @@ from ._errors import ConnectionClosed, StreamReset
 from ._headers import decode
 from ._server import Server
 
-__all__ = ["Client", "Response", "StreamingResponse", "connect"]
+__all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
 
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 
@@ -123,6 +123,7 @@ class StreamingResponse:
             if state.chunks:
                 data, length = state.chunks.pop(0)
                 self._client._acknowledge(state.response.stream_id, length)
+                await self._client._send()
                 state.response.body += data
                 yield data
                 continue
@@ -156,6 +157,7 @@ class Client:
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
             },
         )
+        self.h2.max_inbound_frame_size = max_frame_size
         self._streams: dict[int, _ClientStream] = {}
         self._window_changed = trio.Event()
         self._send_lock = trio.Lock()
@@ -166,6 +168,9 @@ class Client:
         self.connection_closed = trio.Event()
         #: The server's SETTINGS, once received.
         self.settings_received = trio.Event()
+        #: Payloads of the PING acknowledgements received, in order.
+        self.ping_acks: list[bytes] = []
+        self._ping_acked = trio.Event()
 
     # ----------------------------------------------------------------- plumbing
 
@@ -214,6 +219,7 @@ class Client:
                 state.done.set()
                 state.touch()
             self._window_changed.set()
+            self._ping_acked.set()
             self.connection_closed.set()
 
     def _dispatch(self, event: h2.events.Event) -> None:
@@ -226,6 +232,10 @@ class Client:
             self._wake_senders()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
+        elif isinstance(event, h2.events.PingAckReceived):
+            self.ping_acks.append(event.ping_data or b"")
+            self._ping_acked.set()
+            self._ping_acked = trio.Event()
         elif isinstance(event, h2.events.PushedStreamReceived):
             parent = self._streams.get(event.parent_stream_id or 0)
             pushed = Response(
@@ -449,10 +459,15 @@ class Client:
         await state.done.wait()
         return state.response
 
-    async def ping(self, data: bytes = b"trio_h2!") -> None:
-        """Send a PING."""
+    async def ping(self, data: bytes = b"trio_h2!") -> bytes:
+        """Send a PING and wait for its acknowledgement; returns the echoed payload."""
+        acked = self._ping_acked
         self.h2.ping(data)
         await self._send()
+        await acked.wait()
+        if self._closed is not None and not self.ping_acks:
+            raise ConnectionClosed("the connection closed before the PING was answered")
+        return self.ping_acks[-1]
 
     async def aclose(self) -> None:
         """Say GOAWAY and close the connection."""
@@ -463,6 +478,27 @@ class Client:
             except (ConnectionClosed, h2.exceptions.ProtocolError):
                 pass
         await self.transport.aclose()
+
+
+@asynccontextmanager
+async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncIterator[Client]:
+    """A :class:`Client` on an established transport, e.g. ``trio.open_tcp_stream(...)``.
+
+    ``settings`` are the keyword arguments of :class:`Client` (``enable_push``,
+    ``initial_window_size``, ``max_frame_size``).
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            client = Client(transport, **settings)
+            await client._start(nursery)
+            try:
+                yield client
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        single = _single(group)
+        raise single from single.__cause__
 
 
 @asynccontextmanager
@@ -484,18 +520,14 @@ async def connect(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server.serve_transport, server_stream, client_address)
-            client = Client(
+            async with open_client(
                 client_stream,
                 enable_push=enable_push,
                 initial_window_size=initial_window_size,
                 max_frame_size=max_frame_size,
-            )
-            await client._start(nursery)
-            try:
+            ) as client:
                 yield client
-            finally:
-                await client.aclose()
-                nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         single = _single(group)
         raise single from single.__cause__
