@@ -149,15 +149,14 @@ async def test_connection_window_is_shared_and_refilled() -> None:
     async def handler(stream: trio_h2.Stream) -> None:
         await stream.respond(200, [], stream.path.encode() * 20_000)
 
-    async with connect(handler) as client:
-        async with trio.open_nursery() as nursery:
-            results: dict[str, bytes] = {}
+    async with connect(handler) as client, trio.open_nursery() as nursery:
+        results: dict[str, bytes] = {}
 
-            async def fetch(path: str) -> None:
-                results[path] = (await client.get(path)).body
+        async def fetch(path: str) -> None:
+            results[path] = (await client.get(path)).body
 
-            for path in ("/aaaa", "/bbbb", "/cccc"):
-                nursery.start_soon(fetch, path)
+        for path in ("/aaaa", "/bbbb", "/cccc"):
+            nursery.start_soon(fetch, path)
     assert results == {p: p.encode() * 20_000 for p in ("/aaaa", "/bbbb", "/cccc")}
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -32,6 +31,7 @@ from h2.errors import ErrorCodes
 from ._config import Config
 from ._connection import Handler
 from ._errors import ConnectionClosed, StreamReset
+from ._h2patch import H2Connection
 from ._headers import decode
 from ._server import Server
 
@@ -146,9 +146,7 @@ class Client:
         max_frame_size: int = 16_384,
     ) -> None:
         self.transport = transport
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
+        self.h2 = H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
