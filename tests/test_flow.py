@@ -93,14 +93,16 @@ async def test_response_waits_for_client_window_and_resumes() -> None:
                 await body.send(payload[i : i + 10_000])
                 progress.append(i)
 
-    async with connect(handler, initial_window_size=20_000) as client:
-        async with client.stream("GET", "/") as response:
-            await trio.testing.wait_all_tasks_blocked()
-            # Only what fits in a 20,000-byte window has been sent.
-            assert len(progress) <= 2
-            got = b""
-            async for chunk in response.aiter_bytes():
-                got += chunk
+    async with (
+        connect(handler, initial_window_size=20_000) as client,
+        client.stream("GET", "/") as response,
+    ):
+        await trio.testing.wait_all_tasks_blocked()
+        # Only what fits in a 20,000-byte window has been sent.
+        assert len(progress) <= 2
+        got = b""
+        async for chunk in response.aiter_bytes():
+            got += chunk
     assert got == payload
 
 
@@ -128,18 +130,20 @@ async def test_initial_window_size_changes_apply_to_open_streams() -> None:
         await stream.respond(200, [], payload)
         sent.set()
 
-    async with connect(handler, initial_window_size=10_000) as client:
-        async with client.stream("GET", "/") as response:
-            await trio.testing.wait_all_tasks_blocked()
-            assert not sent.is_set()
-            # Shrink below what is in flight (the window goes negative), then grow.
-            client.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
-            await client._send()
-            await trio.testing.wait_all_tasks_blocked()
-            assert not sent.is_set()
-            client.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1_000_000})
-            await client._send()
-            body = b"".join([chunk async for chunk in response.aiter_bytes()])
+    async with (
+        connect(handler, initial_window_size=10_000) as client,
+        client.stream("GET", "/") as response,
+    ):
+        await trio.testing.wait_all_tasks_blocked()
+        assert not sent.is_set()
+        # Shrink below what is in flight (the window goes negative), then grow.
+        client.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        await client._send()
+        await trio.testing.wait_all_tasks_blocked()
+        assert not sent.is_set()
+        client.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1_000_000})
+        await client._send()
+        body = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert body == payload
     assert sent.is_set()
 
