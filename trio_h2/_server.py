@@ -90,12 +90,13 @@ class Server:
                 continue
             nursery.start_soon(self.handle_stream, stream)
 
-    async def handle_stream(self, stream: trio.SocketStream) -> None:
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one accepted TCP connection (TLS first, when configured)."""
+        sock = getattr(stream, "socket", None)  # None for in-memory streams (tests)
         try:
-            peer = stream.socket.getpeername()
+            peer = sock.getpeername() if sock is not None else None
         except OSError:
-            peer = None
+            peer = None  # already disconnected
         with trio.CancelScope(shield=True) as scope:
             transport: trio.abc.Stream = stream
             if self.ssl_context is not None:

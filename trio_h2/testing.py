@@ -162,6 +162,8 @@ class Client:
         self._closed: BaseException | None = None
         #: The GOAWAY the server sent, as the h2 event, once it came.
         self.goaway: h2.events.ConnectionTerminated | None = None
+        #: Set when a GOAWAY arrives (or the connection closes).
+        self.goaway_received = trio.Event()
         #: Set when the server closed the connection.
         self.connection_closed = trio.Event()
         #: The server's SETTINGS, once received.
@@ -218,6 +220,7 @@ class Client:
                 state.touch()
             self._window_changed.set()
             self._ping_acked.set()
+            self.goaway_received.set()
             self.connection_closed.set()
 
     def _dispatch(self, event: h2.events.Event) -> None:
@@ -230,6 +233,7 @@ class Client:
             self._wake_senders()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
+            self.goaway_received.set()
         elif isinstance(event, h2.events.PingAckReceived):
             self.ping_acks.append(event.ping_data or b"")
             self._ping_acked.set()
