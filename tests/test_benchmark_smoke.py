@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import require_tool
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 WORKLOADS = ["W1", "W2", "W3", "W4", "W5"]
@@ -25,11 +26,11 @@ ROW_KEYS = {
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.benchmark,
-    pytest.mark.skipif(shutil.which("h2load") is None, reason="needs h2load (nghttp2-client)"),
 ]
 
 
 def test_smoke_run_writes_results(tmp_path: Path) -> None:
+    require_tool("h2load")
     done = subprocess.run(
         [sys.executable, str(RUN), "--smoke", "--out", str(tmp_path)],
         capture_output=True,
