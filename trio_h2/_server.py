@@ -183,3 +183,27 @@ async def serve(
             pass
     server = Server(handler, config, ssl_context)
     await server.serve_listeners(listeners, task_status)
+
+
+async def serve_listeners(
+    handler: Handler,
+    listeners: list[trio.SocketListener],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    config: Config | None = None,
+    task_status: trio.TaskStatus[ServerAddress] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Like :func:`serve`, on listening sockets opened by the caller.
+
+    For sockets ``serve()`` would not open itself: with ``SO_REUSEPORT`` so that
+    several processes share a port, inherited from a supervisor, or bound to a
+    particular device.  The listeners are closed when it returns.
+    ``task_status.started()`` reports the address of the first listener.
+    """
+    if not listeners:
+        raise ValueError("serve_listeners() needs at least one listener")
+    config = config or Config()
+    if ssl_context is not None:
+        prepare_ssl_context(ssl_context)
+    server = Server(handler, config, ssl_context)
+    await server.serve_listeners(listeners, task_status)
