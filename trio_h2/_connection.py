@@ -387,6 +387,16 @@ class Connection:
 
     def _stream_done(self, stream: Stream, reset_code: int) -> None:
         stream_id = stream.stream_id
+        # Logged first: a client that closes the connection as soon as it has the
+        # response often does so before the handler's task has finished.
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                '%s "%s %s HTTP/2" %s',
+                _host(self.client_address),
+                stream.method,
+                stream.path,
+                stream.status if stream.status is not None else "-",
+            )
         if self._broken:
             self._streams.pop(stream_id, None)
             return
@@ -405,14 +415,6 @@ class Connection:
             self._h2.acknowledge_received_data(unread, stream_id)
         self._streams.pop(stream_id, None)
         self._windows.wake(stream_id)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                '%s "%s %s HTTP/2" %s',
-                _host(self.client_address),
-                stream.method,
-                stream.path,
-                stream.status if stream.status is not None else "-",
-            )
         self._flush()
         if not self._streams:
             self._update_idle_deadline()
