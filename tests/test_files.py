@@ -28,6 +28,7 @@ def site(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
     (root / "hello.txt").write_text("hello\n")
+    (root / "empty.txt").write_text("")
     (root / "page.html").write_text("<p>page</p>")
     (root / "style.css").write_text("p {}")
     (root / "data.json").write_text("{}")
@@ -57,6 +58,7 @@ async def get(
     ("path", "content_type", "body"),
     [
         ("/hello.txt", "text/plain", b"hello\n"),
+        ("/empty.txt", "text/plain", b""),
         ("/page.html", "text/html", b"<p>page</p>"),
         ("/style.css", "text/css", b"p {}"),
         ("/data.json", "application/json", b"{}"),
