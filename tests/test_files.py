@@ -309,3 +309,24 @@ async def test_conditional_requests(site: Path) -> None:
     response = await get(site, "/hello.txt", headers=[("if-none-match", etag)])
     assert response.status == 200
     assert response.header("etag") != etag
+
+
+async def test_dotfiles_are_hidden_unless_asked_for(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET=1")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[core]")
+    (tmp_path / "visible.txt").write_text("hi")
+    async with connect(trio_h2.serve_directory(tmp_path)) as client:
+        env = await client.get("/.env")
+        git = await client.get("/.git/config")
+        encoded = await client.get("/%2egit/config")
+        listing = await client.get("/")
+    assert (env.status, git.status, encoded.status) == (404, 404, 404)
+    assert b"visible.txt" in listing.body
+    assert b".env" not in listing.body
+    assert b".git" not in listing.body
+    async with connect(trio_h2.serve_directory(tmp_path, dotfiles=True)) as client:
+        env = await client.get("/.env")
+        listing = await client.get("/")
+    assert env.body == b"SECRET=1"
+    assert b".env" in listing.body

@@ -59,6 +59,7 @@ class Options:
     host: str | None
     port: int
     directory: str
+    dotfiles: bool
     handler: str | None
     certfile: str | None
     keyfile: str | None
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="directory to serve (default: the current directory)",
+    )
+    parser.add_argument(
+        "--dotfiles",
+        action="store_true",
+        help="also serve and list names starting with a dot (.git, .env: hidden by default)",
     )
     tls = parser.add_argument_group("TLS (HTTP/2 negotiated by ALPN)")
     tls.add_argument(
@@ -187,6 +193,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         host=args.host or None,
         port=args.port,
         directory=os.path.abspath(args.directory or os.curdir),
+        dotfiles=args.dotfiles,
         handler=args.handler,
         certfile=args.certfile,
         keyfile=args.keyfile,
@@ -235,7 +242,7 @@ def make_handler(options: Options) -> Handler:
     if options.handler is not None:
         return load_handler(options.handler)
     try:
-        return serve_directory(options.directory)
+        return serve_directory(options.directory, dotfiles=options.dotfiles)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -65,6 +65,7 @@ def serve_directory(
     *,
     index: str | None = "index.html",
     listing: bool = True,
+    dotfiles: bool = False,
 ) -> Handler:
     """A handler that serves the files under ``root``.
 
@@ -76,6 +77,8 @@ def serve_directory(
     ``/dir`` is redirected (301) to ``/dir/``.  The query string is ignored.  A path
     that would leave ``root`` (``..``, encoded or not, or a symbolic link pointing
     outside) gets 404; a NUL byte gets 400.  Files are streamed, never read whole.
+    Names starting with a dot (``.git``, ``.env``) are neither served nor listed
+    unless ``dotfiles`` is true.
 
     ::
 
@@ -92,7 +95,7 @@ def serve_directory(
             reply = _error(405, "Method Not Allowed")
             reply.headers.append(("allow", "GET, HEAD"))
         else:
-            target = _split_target(stream.path)
+            target = _split_target(stream.path, dotfiles)
             if isinstance(target, _Reply):
                 reply = target
             else:
@@ -109,6 +112,7 @@ def serve_directory(
                         stream.method == "GET",
                         index,
                         listing,
+                        dotfiles,
                     ),
                 )
         try:
@@ -131,13 +135,14 @@ class _Request:
     want_body: bool
     index: str | None
     listing: bool
+    dotfiles: bool
 
 
 def _error(status: int, reason: str) -> _Reply:
     return _Reply(status, [("content-type", "text/plain")], f"{reason}\n".encode())
 
 
-def _split_target(target: str) -> tuple[list[str], bool, str] | _Reply:
+def _split_target(target: str, dotfiles: bool) -> tuple[list[str], bool, str] | _Reply:
     """The request target as safe path segments, or the error to answer."""
     path, _, query = target.partition("?")
     if not path.startswith("/"):
@@ -152,6 +157,7 @@ def _split_target(target: str) -> tuple[list[str], bool, str] | _Reply:
         name = os.fsdecode(part)
         if (
             part == b".."
+            or (not dotfiles and part.startswith(b"."))
             or os.sep in name
             or (os.altsep is not None and os.altsep in name)
             or os.path.splitdrive(name)[0]
@@ -186,7 +192,7 @@ def _lookup(request: _Request) -> _Reply:
                 if stat.S_ISREG(index_info.st_mode):
                     return _file(index_path, index_info, request)
         if request.listing:
-            return _listing(path, request.segments)
+            return _listing(path, request.segments, request.dotfiles)
         return _error(404, _NOT_FOUND)
     if not stat.S_ISREG(info.st_mode) or request.slash:
         return _error(404, _NOT_FOUND)
@@ -261,11 +267,13 @@ def _not_modified(
     return False
 
 
-def _listing(path: str, segments: list[str]) -> _Reply:
+def _listing(path: str, segments: list[str], dotfiles: bool) -> _Reply:
     try:
         with os.scandir(path) as scan:
             entries = []
             for entry in scan:
+                if not dotfiles and entry.name.startswith("."):
+                    continue
                 try:
                     directory = entry.is_dir()
                 except OSError:
