@@ -68,6 +68,15 @@ class _ServerH2(H2Connection):
     def count_open_inbound_streams(self) -> int:
         return super().open_inbound_streams
 
+    def forget_stream(self, stream_id: int) -> None:
+        # h2 drops closed streams only while counting open ones, which the property
+        # above no longer does: without this every stream of a long connection would
+        # stay in h2.streams (memory, and slower dict work) until the connection ends.
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
+
 
 class Connection:
     """Serves HTTP/2 on one transport stream until it closes."""
@@ -413,6 +422,7 @@ class Connection:
         unread = stream._unread()
         if unread:
             self._h2.acknowledge_received_data(unread, stream_id)
+        self._h2.forget_stream(stream_id)
         self._streams.pop(stream_id, None)
         self._windows.wake(stream_id)
         self._flush()
