@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
+
 import trio_h2
 from trio_h2.testing import connect
 
@@ -31,3 +33,80 @@ async def test_finished_streams_leave_h2s_stream_table() -> None:
     # One request at a time: only the stream being served (and
     # perhaps the one just answered) is in h2's table.
     assert max(sizes) <= 2
+
+
+def _expected(i: int) -> tuple[bytes, list[tuple[str, str]] | None]:
+    body = bytes([65 + i % 26]) * (i * 997 % 70_000)
+    trailers = [("x-checksum", str(len(body)))] if i % 3 == 0 else None
+    return body, trailers
+
+
+async def mixed_handler(stream: trio_h2.Stream) -> None:
+    kind, _, number = stream.path.strip("/").partition("/")
+    i = int(number or 0)
+    body, trailers = _expected(i)
+    headers = [("content-type", "application/octet-stream"), ("x-i", str(i))]
+    if kind == "big-headers":
+        headers.append(("x-big", "h" * 40_000))
+    if kind == "reset":
+        async with stream.start_response(200) as out:
+            await out.send(b"partial")
+            await stream.reset()
+        return
+    if kind == "push":
+        await stream.push("/pushed", body=b"pushed body", headers=[("x-pushed", "1")])
+    if kind == "early":
+        await stream.send_informational(103, [("link", "</a.css>; rel=preload")])
+    if kind == "stream":
+        async with stream.start_response(200, headers) as out:
+            if trailers:
+                out.set_trailers(trailers)
+            for start in range(0, len(body), 5_000):
+                await out.send(body[start : start + 5_000])
+        return
+    await stream.respond(200, headers, body, trailers=trailers)
+
+
+async def test_many_mixed_responses_on_one_connection_with_small_windows() -> None:
+    # A small client window and the smallest frame size: most bodies wait for credit,
+    # large header blocks need CONTINUATION, and h2 on the client checks every frame.
+    kinds = ["plain", "stream", "big-headers", "reset", "push", "early"]
+    async with connect(mixed_handler, initial_window_size=1_000) as client:
+        for i in range(60):
+            kind = kinds[i % len(kinds)]
+            response = await client.get(f"/{kind}/{i}", raise_on_reset=False)
+            if kind == "reset":
+                assert response.reset_code == 8  # CANCEL
+                continue
+            body, trailers = _expected(i)
+            assert response.status == 200
+            assert response.body == body
+            assert response.trailers == trailers
+            assert response.header("x-i") == str(i)
+            assert response.header("content-type") == "application/octet-stream"
+            if kind == "big-headers":
+                assert response.header("x-big") == "h" * 40_000
+            if kind == "push":
+                (pushed,) = response.pushed
+                assert pushed.body == b"pushed body"
+                assert pushed.header("x-pushed") == "1"
+            if kind == "early":
+                assert [status for status, _ in response.informational] == [103]
+        # h2 on both ends agrees on the connection window after all that.
+        assert client.h2.inbound_flow_control_window > 0
+        final = await client.get("/plain/1")
+        assert final.body == _expected(1)[0]
+
+
+async def test_concurrent_responses_share_the_connection_window() -> None:
+    results: dict[int, bytes] = {}
+    config = trio_h2.Config(max_outbound_buffer=16_384)
+    async with connect(mixed_handler, config=config, initial_window_size=70_000) as client:
+        async with trio.open_nursery() as nursery:
+            for i in range(1, 40):
+
+                async def fetch(i: int = i) -> None:
+                    results[i] = (await client.get(f"/plain/{i}")).body
+
+                nursery.start_soon(fetch)
+    assert results == {i: _expected(i)[0] for i in range(1, 40)}

@@ -42,7 +42,7 @@ from hyperframe.frame import GoAwayFrame
 from ._config import Config
 from ._errors import H2Error, LocalProtocolError, RequestBodyTooLarge, StreamReset
 from ._flow import WindowWaiters
-from ._h2patch import H2Connection
+from ._h2send import FastSendH2Connection
 from ._headers import DateCache, RawHeaders
 from ._stream import PushedResponse, Stream, pseudo_split
 
@@ -56,7 +56,7 @@ _SettingCodes = h2.settings.SettingCodes
 _H2Events = h2.events
 
 
-class _ServerH2(H2Connection):
+class _ServerH2(FastSendH2Connection):
     # h2 answers a HEADERS frame over SETTINGS_MAX_CONCURRENT_STREAMS with a connection
     # error; RFC 9113 §5.1.2 asks for a stream error.  Report no open inbound streams
     # to h2's check, and refuse such streams in Connection._on_request instead.  This
@@ -505,16 +505,10 @@ class Connection:
                         stream._on_reset(ErrorCodes.CANCEL, remote=False)
                     raise StreamReset(ErrorCodes.CANCEL, remote=False)
                 continue
-            frame_size = h2_conn.max_outbound_frame_size
-            budget = min(window, total - offset, config.max_outbound_buffer)
-            while budget > 0:
-                size = min(budget, frame_size)
-                end = offset + size
-                h2_conn.send_data(
-                    stream_id, data[offset:end], end_stream=end_stream and end == total
-                )
-                offset = end
-                budget -= size
+            end = offset + min(window, total - offset, config.max_outbound_buffer)
+            chunk = data if end - offset == total else memoryview(data)[offset:end]
+            h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
+            offset = end
             self._flush()
             if offset >= total:
                 break
@@ -565,9 +559,12 @@ class Connection:
     # --------------------------------------------------------------------- writer
 
     def _flush(self) -> None:
-        data = self._h2.data_to_send()
+        data = self._h2.take_outbound()
         if data:
-            self._outbuf += data
+            if self._outbuf:
+                self._outbuf += data
+            else:
+                self._outbuf = data  # h2 hands over its buffer, uncopied
             self._writer_wakeup.set()
 
     def _pending_out(self) -> int:

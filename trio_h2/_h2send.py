@@ -1,0 +1,195 @@
+"""h2's sending side, made cheap for a server that sends many small responses.
+
+h2 builds a hyperframe object (with its Flags set, Padding and Priority parts) for every
+frame it sends, serialises it, joins the bytes and copies them again when they are taken;
+it re-checks and re-normalises every header block and logs as it goes.  For a 13-byte
+response that is most of the cost of answering.  The overrides here produce the same
+bytes and leave h2's state exactly as h2 would (the connection and stream state machines
+see the same inputs in the same order, windows shrink by the same amounts, the same
+exceptions come out), but write the frame headers with one ``struct.pack`` straight into
+h2's outbound buffer.  Anything unusual (padding, priority, a stream h2 does not know,
+an informational response, a frame over the window) goes to h2's own code.
+
+The server passes only bytes headers, already checked (``_headers.py``), and runs with
+h2's outbound validation and normalisation off, which is what lets these paths skip them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+from h2.connection import ConnectionInputs
+from h2.exceptions import FlowControlError, ProtocolError
+from h2.stream import StreamInputs
+
+from ._h2patch import H2Connection
+
+_FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length, type, flags, stream id
+
+_DATA = 0x0
+_HEADERS = 0x1
+_CONTINUATION = 0x9
+_END_STREAM = 0x1
+_END_HEADERS = 0x4
+
+_SEND_HEADERS = ConnectionInputs.SEND_HEADERS
+_SEND_DATA = ConnectionInputs.SEND_DATA
+_STREAM_SEND_HEADERS = StreamInputs.SEND_HEADERS
+_STREAM_SEND_DATA = StreamInputs.SEND_DATA
+_STREAM_SEND_END = StreamInputs.SEND_END_STREAM
+
+
+def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
+    """The 9-byte frame header of RFC 9113 §4.1."""
+    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id)
+
+
+def _informational(headers: list[Any]) -> bool:
+    if not headers or headers[0][0] not in (b":status", ":status"):
+        return False
+    return headers[0][1][:1] in (b"1", "1")
+
+
+class FastSendH2Connection(H2Connection):
+    """A server-side h2 connection whose HEADERS and DATA frames are built by hand."""
+
+    def send_headers(
+        self,
+        stream_id: int,
+        headers: Iterable[Any],
+        end_stream: bool = False,
+        priority_weight: int | None = None,
+        priority_depends_on: int | None = None,
+        priority_exclusive: bool | None = None,
+    ) -> None:
+        stream = self.streams.get(stream_id)
+        if (
+            stream is None
+            or priority_weight is not None
+            or priority_depends_on is not None
+            or priority_exclusive is not None
+            or not isinstance(headers, list)
+            or _informational(headers)
+        ):
+            # New (pushed) streams, priorities and 1xx responses: h2's own path.
+            super().send_headers(
+                stream_id,
+                headers,
+                end_stream,
+                priority_weight,
+                priority_depends_on,
+                priority_exclusive,
+            )
+            return
+        # The same inputs in the same order as h2.send_headers / H2Stream.send_headers.
+        self.state_machine.process_input(_SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_HEADERS)
+        block = self.encoder.encode(headers)
+        flags = _END_HEADERS
+        if end_stream:
+            machine.process_input(_STREAM_SEND_END)
+            flags |= _END_STREAM
+        if machine.trailers_sent and not end_stream:
+            raise ProtocolError("Trailers must have END_STREAM set.")
+        # What h2 records for a header block without :method.
+        stream.request_method = None
+        out = self._data_to_send
+        size = self.max_outbound_frame_size
+        length = len(block)
+        if length <= size:
+            out += _FRAME_HEADER.pack(length >> 8, length & 0xFF, _HEADERS, flags, stream_id)
+            out += block
+            return
+        # CONTINUATION frames carry the rest; END_STREAM stays on the HEADERS frame.
+        first = flags & ~_END_HEADERS
+        out += _FRAME_HEADER.pack(size >> 8, size & 0xFF, _HEADERS, first, stream_id)
+        out += block[:size]
+        for start in range(size, length, size):
+            chunk = block[start : start + size]
+            last = _END_HEADERS if start + size >= length else 0
+            n = len(chunk)
+            out += _FRAME_HEADER.pack(n >> 8, n & 0xFF, _CONTINUATION, last, stream_id)
+            out += chunk
+
+    def send_data(
+        self,
+        stream_id: int,
+        data: bytes | memoryview,
+        end_stream: bool = False,
+        pad_length: Any = None,
+    ) -> None:
+        stream = self.streams.get(stream_id)
+        length = len(data)
+        if (
+            stream is None
+            or pad_length is not None
+            or length > self.max_outbound_frame_size
+            or length > self.outbound_flow_control_window
+            or length > stream.outbound_flow_control_window
+        ):
+            # h2 raises the right error for each of these (or pads).
+            super().send_data(stream_id, data, end_stream, pad_length)
+            return
+        self._send_data_frames(stream, stream_id, data, length, end_stream)
+
+    def send_data_frames(self, stream_id: int, data: bytes | memoryview, end_stream: bool) -> None:
+        """Send ``data`` as DATA frames of at most the peer's frame size, at once.
+
+        ``data`` must fit the flow-control windows (as for ``send_data``); it is
+        copied once, into the outbound buffer.
+        """
+        stream = self.streams.get(stream_id)
+        length = len(data)
+        size = self.max_outbound_frame_size
+        if length <= size or stream is None:
+            self.send_data(stream_id, data, end_stream)
+            return
+        window = min(self.outbound_flow_control_window, stream.outbound_flow_control_window)
+        if length > window:
+            raise FlowControlError(f"Cannot send {length} bytes, flow control window is {window}")
+        self._send_data_frames(stream, stream_id, data, length, end_stream)
+
+    def _send_data_frames(
+        self, stream: Any, stream_id: int, data: bytes | memoryview, length: int, end: bool
+    ) -> None:
+        # h2.send_data per frame: connection SEND_DATA, stream SEND_DATA (both leave
+        # an open stream's state as it is, so once stands for every frame), then
+        # SEND_END_STREAM with the last frame; both windows shrink by the length.
+        self.state_machine.process_input(_SEND_DATA)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_DATA)
+        if end:
+            machine.process_input(_STREAM_SEND_END)
+        stream.outbound_flow_control_window -= length
+        self.outbound_flow_control_window -= length
+        out = self._data_to_send
+        pack = _FRAME_HEADER.pack
+        size = self.max_outbound_frame_size
+        if length <= size:
+            out += pack(length >> 8, length & 0xFF, _DATA, _END_STREAM if end else 0, stream_id)
+            out += data
+            return
+        view = memoryview(data)
+        for start in range(0, length, size):
+            n = min(size, length - start)
+            flags = _END_STREAM if end and start + n == length else 0
+            out += pack(n >> 8, n & 0xFF, _DATA, flags, stream_id)
+            out += view[start : start + n]
+
+    def end_stream(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            super().end_stream(stream_id)  # raises NoSuchStreamError / StreamClosedError
+            return
+        self.state_machine.process_input(_SEND_DATA)
+        stream.state_machine.process_input(_STREAM_SEND_END)
+        self._data_to_send += _FRAME_HEADER.pack(0, 0, _DATA, _END_STREAM, stream_id)
+
+    def take_outbound(self) -> bytearray:
+        """Take h2's outbound buffer itself (``data_to_send()`` would copy it)."""
+        data = self._data_to_send
+        self._data_to_send = bytearray()
+        return data
