@@ -25,6 +25,7 @@ from h2.exceptions import FlowControlError, ProtocolError
 from h2.stream import StreamInputs
 
 from ._h2patch import H2Connection
+from ._hpack_encoder import HeaderEncoder
 
 _FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length, type, flags, stream id
 
@@ -54,6 +55,11 @@ def _informational(headers: list[Any]) -> bool:
 
 class FastSendH2Connection(H2Connection):
     """A server-side h2 connection whose HEADERS and DATA frames are built by hand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # h2 sets encoder.header_table_size from the peer's SETTINGS as before.
+        self.encoder: Any = HeaderEncoder()
 
     def send_headers(
         self,
