@@ -42,7 +42,7 @@ from hyperframe.frame import GoAwayFrame
 from ._config import Config
 from ._errors import H2Error, LocalProtocolError, RequestBodyTooLarge, StreamReset
 from ._flow import WindowWaiters
-from ._h2send import FastSendH2Connection
+from ._h2fast import FastH2Connection
 from ._headers import DateCache, RawHeaders
 from ._stream import PushedResponse, Stream, pseudo_split
 
@@ -56,7 +56,7 @@ _SettingCodes = h2.settings.SettingCodes
 _H2Events = h2.events
 
 
-class _ServerH2(FastSendH2Connection):
+class _ServerH2(FastH2Connection):
     # h2 answers a HEADERS frame over SETTINGS_MAX_CONCURRENT_STREAMS with a connection
     # error; RFC 9113 §5.1.2 asks for a stream error.  Report no open inbound streams
     # to h2's check, and refuse such streams in Connection._on_request instead.  This

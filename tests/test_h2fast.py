@@ -1,6 +1,6 @@
 """The hand-built HEADERS and DATA frames: the same bytes and the same h2 state as h2's own.
 
-A reference ``h2.connection.H2Connection`` and a ``FastSendH2Connection`` (given hpack's
+A reference ``h2.connection.H2Connection`` and a ``FastH2Connection`` (given hpack's
 encoder, so that header blocks match byte for byte) receive the same client bytes and
 the same random sequence of sends; after every step their output, their exceptions and
 every piece of state h2 keeps for sending must be equal.
@@ -18,7 +18,7 @@ import hpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._h2send import FastSendH2Connection
+from trio_h2._h2fast import FastH2Connection
 
 REQUESTS = 4  # client streams 1, 3, 5, 7
 SIDS = st.sampled_from([1, 3, 5, 7, 9, 2, 4])  # 9 is never opened; 2 and 4 may be pushed
@@ -50,7 +50,7 @@ OPERATIONS = st.one_of(
 )  # fmt: skip
 
 
-def server_pair() -> tuple[h2.connection.H2Connection, FastSendH2Connection]:
+def server_pair() -> tuple[h2.connection.H2Connection, FastH2Connection]:
     def config() -> h2.config.H2Configuration:
         return h2.config.H2Configuration(
             client_side=False,
@@ -60,7 +60,7 @@ def server_pair() -> tuple[h2.connection.H2Connection, FastSendH2Connection]:
         )
 
     reference = h2.connection.H2Connection(config())
-    fast = FastSendH2Connection(config())
+    fast = FastH2Connection(config())
     fast.encoder = hpack.Encoder()
     for conn in (reference, fast):
         conn.initiate_connection()

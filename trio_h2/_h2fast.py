@@ -1,4 +1,4 @@
-"""h2's sending side, made cheap for a server that sends many small responses.
+"""h2 made cheap for a server that answers many small requests: frames and HPACK.
 
 h2 builds a hyperframe object (with its Flags set, Padding and Priority parts) for every
 frame it sends, serialises it, joins the bytes and copies them again when they are taken;
@@ -9,6 +9,9 @@ see the same inputs in the same order, windows shrink by the same amounts, the s
 exceptions come out), but write the frame headers with one ``struct.pack`` straight into
 h2's outbound buffer.  Anything unusual (padding, priority, a stream h2 does not know,
 an informational response, a frame over the window) goes to h2's own code.
+
+Header compression both ways uses our dict-indexed HPACK objects
+(``_hpack_encoder.py``, ``_hpack_decoder.py``) in place of hpack's.
 
 The server passes only bytes headers, already checked (``_headers.py``), and runs with
 h2's outbound validation and normalisation off, which is what lets these paths skip them.
@@ -25,6 +28,7 @@ from h2.exceptions import FlowControlError, ProtocolError
 from h2.stream import StreamInputs
 
 from ._h2patch import H2Connection
+from ._hpack_decoder import HeaderDecoder
 from ._hpack_encoder import HeaderEncoder
 
 _FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length, type, flags, stream id
@@ -53,13 +57,15 @@ def _informational(headers: list[Any]) -> bool:
     return headers[0][1][:1] in (b"1", "1")
 
 
-class FastSendH2Connection(H2Connection):
+class FastH2Connection(H2Connection):
     """A server-side h2 connection whose HEADERS and DATA frames are built by hand."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # h2 sets encoder.header_table_size from the peer's SETTINGS as before.
+        # h2 sets encoder.header_table_size from the peer's SETTINGS, and the
+        # decoder's limits from ours, as it did on hpack's objects.
         self.encoder: Any = HeaderEncoder()
+        self.decoder: Any = HeaderDecoder()
 
     def send_headers(
         self,
