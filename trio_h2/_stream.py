@@ -185,16 +185,39 @@ class Stream:
             raise RequestBodyTooLarge(f"request body of {declared} bytes is over {limit}")
         parts: list[bytes] = []
         total = 0
-        async for chunk in self:
-            total += len(chunk)
-            if total > limit:
-                raise RequestBodyTooLarge(f"request body is over {limit} bytes")
-            parts.append(chunk)
+        inbound = self._inbound
+        while True:
+            if inbound:
+                # Take everything buffered at once and return its credit in one go.
+                credit = 0
+                while inbound:
+                    data, flow_length = inbound.popleft()
+                    credit += flow_length
+                    total += len(data)
+                    if total > limit:
+                        self._io.acknowledge(self.stream_id, credit)
+                        raise RequestBodyTooLarge(f"request body is over {limit} bytes")
+                    parts.append(data)
+                self._io.acknowledge(self.stream_id, credit)
+            elif self._reset_code is not None:
+                raise StreamReset(self._reset_code, remote=self._reset_remote)
+            elif self._inbound_ended:
+                break
+            else:
+                if self._data_event is None:
+                    self._data_event = trio.Event()
+                await self._data_event.wait()
+        await trio.lowlevel.checkpoint()
         return b"".join(parts)
 
     # Called by the connection, synchronously, as frames arrive.
 
     def _feed(self, data: bytes, flow_length: int) -> None:
+        if not data:
+            # An empty (or padding-only) DATA frame has nothing to read, and b"" from
+            # receive_some() means the end of the body: return its credit now.
+            self._io.acknowledge(self.stream_id, flow_length)
+            return
         self._inbound.append((data, flow_length))
         self._wake_reader()
 
