@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 import trio_h2
+from trio_h2._stream import RECEIVE_COALESCE
 from trio_h2.testing import connect
 
 
@@ -69,3 +72,27 @@ async def test_read_of_many_buffered_chunks_returns_all_credit() -> None:
             response = await client.post("/read", body)
             assert response.body == str(len(body)).encode()
             assert unacknowledged(servers[-1]) == 0
+
+
+async def test_buffered_frames_come_out_together() -> None:
+    go = trio.Event()
+    sizes: list[int] = []
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        await go.wait()
+        async for chunk in stream:
+            sizes.append(len(chunk))
+        await stream.respond(200, [], str(sum(sizes)))
+
+    config = trio_h2.Config(initial_window_size=1_048_576)
+    async with connect(handler, config=config) as client:
+        stream_id = await client.start_request("POST", "/")
+        await client.send_data(stream_id, b"x" * 200_000, end_stream=True)
+        await trio.testing.wait_all_tasks_blocked()
+        go.set()
+        response = await client.wait_response(stream_id)
+    assert response.body == b"200000"
+    # Frames are at most 16 KiB; what was buffered comes out in chunks of about
+    # RECEIVE_COALESCE, not frame by frame.
+    assert max(sizes) >= RECEIVE_COALESCE
+    assert len(sizes) <= 200_000 // RECEIVE_COALESCE + 1

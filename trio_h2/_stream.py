@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from ._body import Body
 
 
+#: receive_some() joins buffered frames into chunks of up to about this many bytes.
+RECEIVE_COALESCE = 65_536
+
+
 class StreamIO(Protocol):
     """What a Stream needs from the connection that carries it."""
 
@@ -167,7 +171,19 @@ class Stream:
             if self._data_event is None:
                 self._data_event = trio.Event()
             await self._data_event.wait()
-        data, flow_length = self._inbound.popleft()
+        inbound = self._inbound
+        data, flow_length = inbound.popleft()
+        if inbound and len(data) < RECEIVE_COALESCE:
+            # The connection may buffer several frames per scheduling round: hand them
+            # over together, so that the buffer drains as fast as it fills.
+            parts = [data]
+            size = len(data)
+            while inbound and size < RECEIVE_COALESCE:
+                more, more_flow = inbound.popleft()
+                parts.append(more)
+                size += len(more)
+                flow_length += more_flow
+            data = b"".join(parts)
         self._io.acknowledge(self.stream_id, flow_length)
         await trio.lowlevel.checkpoint()
         return data
