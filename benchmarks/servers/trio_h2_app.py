@@ -25,8 +25,10 @@ async def handler(stream: trio_h2.Stream) -> None:
     if stream.path == "/1m":
         await stream.respond(200, [("content-type", "application/octet-stream")], ONE_MIB)
     elif stream.method == "POST":
-        body = await stream.read()
-        await stream.respond(200, [("content-type", "text/plain")], str(len(body)))
+        size = 0
+        async for chunk in stream:
+            size += len(chunk)
+        await stream.respond(200, [("content-type", "text/plain")], str(size))
     else:
         await stream.respond(200, [("content-type", "text/plain")], HELLO)
 
