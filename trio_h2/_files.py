@@ -14,19 +14,16 @@ never whole.
 
 from __future__ import annotations
 
-import html
-import mimetypes
 import os
 import stat
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
 from typing import IO
 from urllib.parse import quote, unquote_to_bytes
 
 import trio
 
 from ._connection import Handler
-from ._headers import encode
+from ._headers import encode, http_date
 from ._stream import Stream
 
 _NOT_FOUND = "Not Found"
@@ -87,6 +84,10 @@ def serve_directory(
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
         raise ValueError(f"{os.fspath(root)!r} is not a directory")
+    # mimetypes, html and email are imported where used: a server that serves no
+    # files does not pay their memory.
+    import mimetypes
+
     if not mimetypes.inited:
         mimetypes.init()
 
@@ -214,7 +215,7 @@ def _redirect_to_directory(request: _Request) -> _Reply:
 
 def _file(path: str, info: os.stat_result, request: _Request) -> _Reply:
     etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-    validators = [("last-modified", formatdate(info.st_mtime, usegmt=True)), ("etag", etag)]
+    validators = [("last-modified", http_date(info.st_mtime)), ("etag", etag)]
     if _not_modified(etag, int(info.st_mtime), request.if_none_match, request.if_modified_since):
         # A 304 may carry the length the 200 would have had (RFC 9110 §8.6).
         return _Reply(304, [("content-length", str(info.st_size)), *validators])
@@ -245,6 +246,8 @@ def _open_regular(path: str) -> IO[bytes]:
 
 
 def _content_type(path: str) -> str:
+    import mimetypes
+
     kind, encoding = mimetypes.guess_type(path, strict=False)
     if encoding is not None:
         return _ENCODED_TYPES.get(encoding, "application/octet-stream")
@@ -259,6 +262,8 @@ def _not_modified(
         tags = [tag.strip() for tag in if_none_match.split(",")]
         return any(tag == "*" or tag.removeprefix("W/") == etag for tag in tags)
     if if_modified_since is not None:
+        from email.utils import parsedate_to_datetime
+
         try:
             since = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError, IndexError):
@@ -268,6 +273,8 @@ def _not_modified(
 
 
 def _listing(path: str, segments: list[str], dotfiles: bool) -> _Reply:
+    import html
+
     try:
         with os.scandir(path) as scan:
             entries = []
