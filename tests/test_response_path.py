@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.settings
 import trio
 
 import trio_h2
+from trio_h2._server import Server
 from trio_h2.testing import connect
 
 
@@ -110,3 +114,46 @@ async def test_concurrent_responses_share_the_connection_window() -> None:
 
                 nursery.start_soon(fetch)
     assert results == {i: _expected(i)[0] for i in range(1, 40)}
+
+
+async def test_peer_that_stops_reading_is_dropped_after_send_timeout(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [], b"x" * 8_000_000)
+
+    config = trio_h2.Config(send_timeout=10, idle_timeout=1_000)
+    a, b = trio.socket.socketpair()
+    server_end, client_end = trio.SocketStream(a), trio.SocketStream(b)
+    # A client that asks for a large response with wide-open windows, then never reads.
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.local_settings = h2.settings.Settings(
+        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}
+    )
+    client.initiate_connection()
+    client.increment_flow_control_window(2**31 - 1 - 65_535)
+    client.send_headers(
+        1,
+        [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")],
+        end_stream=True,
+    )
+    await client_end.send_all(client.data_to_send())
+    server = Server(handler, config, None)
+    start = trio.current_time()
+    await server.serve_transport(server_end, None)
+    # The writer blocked on a full socket; the connection went after send_timeout.
+    assert config.send_timeout - 1 <= trio.current_time() - start <= config.send_timeout + 1
+    await client_end.aclose()
+
+
+async def test_idle_connection_outlives_send_timeout(autojump_clock: trio.abc.Clock) -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [], b"still here")
+
+    config = trio_h2.Config(send_timeout=5, idle_timeout=1_000)
+    async with connect(handler, config=config) as client:
+        assert (await client.get("/")).body == b"still here"
+        await trio.sleep(30)  # six send timeouts with nothing to send
+        assert (await client.get("/")).body == b"still here"
+        await trio.sleep(4.5)
+        assert (await client.get("/")).body == b"still here"

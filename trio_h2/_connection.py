@@ -580,8 +580,23 @@ class Connection:
             await self._wait_drained()
 
     async def _writer_loop(self) -> None:
-        transport = self._transport
+        # Each send may block for at most send_timeout.  A scope per send_all costs
+        # about as much as answering a small request, so one scope covers many
+        # sends: its deadline moves forward at most once a second while sending, and
+        # when it passes while there is nothing to send, a new scope takes over.
         send_timeout = self._config.send_timeout
+        while True:
+            deadline = trio.current_time() + send_timeout
+            with trio.CancelScope(deadline=deadline) as scope:
+                await self._write(scope, send_timeout)
+                return
+            if self._in_flight:
+                # The deadline passed during a send: the peer is not reading.
+                self._lost(trio.TooSlowError())
+                return
+
+    async def _write(self, scope: trio.CancelScope, send_timeout: float) -> None:
+        transport = self._transport
         low_water = self._config.max_outbound_buffer // 2
         while True:
             if not self._outbuf:
@@ -590,25 +605,30 @@ class Connection:
                 # Let the other tasks woken with us add their frames to this write.
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
+            now = trio.current_time()
+            if now + send_timeout - scope.deadline > 1.0:
+                scope.deadline = now + send_timeout
             data = self._outbuf
             self._outbuf = bytearray()
             self._in_flight = len(data)
             try:
-                with trio.fail_after(send_timeout):
-                    await transport.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
-                log.debug("connection to %s lost while sending: %r", self.client_address, exc)
-                self._broken = True
-                self._in_flight = 0
-                self._outbuf.clear()
-                if self._drained is not None:
-                    self._drained.set()
-                self._cancel_scope.cancel()
+                await transport.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._lost(exc)
                 return
             self._in_flight = 0
             if self._drained is not None and len(self._outbuf) <= low_water:
                 self._drained.set()
                 self._drained = None
+
+    def _lost(self, exc: BaseException) -> None:
+        log.debug("connection to %s lost while sending: %r", self.client_address, exc)
+        self._broken = True
+        self._in_flight = 0
+        self._outbuf.clear()
+        if self._drained is not None:
+            self._drained.set()
+        self._cancel_scope.cancel()
 
 
 def _host(address: Any) -> str:
