@@ -514,6 +514,42 @@ class Connection:
                 break
         await trio.lowlevel.checkpoint()
 
+    async def send_response(
+        self, stream_id: int, headers: RawHeaders, data: bytes, trailers: RawHeaders | None
+    ) -> None:
+        """HEADERS, the body, then trailers or END_STREAM.
+
+        When the whole body fits the windows and the outbound buffer, everything is
+        queued at once with one flush; otherwise the body waits for credit as
+        send_data() does.
+        """
+        self._check_stream(stream_id)
+        h2_conn = self._h2
+        try:
+            if (
+                len(data) <= h2_conn.local_flow_control_window(stream_id)
+                and self._pending_out() + len(data) <= self._config.max_outbound_buffer
+            ):
+                h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
+                if data:
+                    h2_conn.send_data_frames(stream_id, data, trailers is None)
+                if trailers is not None:
+                    h2_conn.send_headers(stream_id, trailers, end_stream=True)
+                self._flush()
+                await trio.lowlevel.checkpoint()
+                return
+        except h2.exceptions.StreamClosedError:
+            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+        except h2.exceptions.ProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        self.send_headers(stream_id, headers, not data and trailers is None)
+        if data:
+            await self.send_data(stream_id, data, trailers is None)
+        if trailers is not None:
+            self.send_headers(stream_id, trailers, True)
+        if not data:
+            await trio.lowlevel.checkpoint()
+
     async def push(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None:

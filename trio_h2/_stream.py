@@ -46,6 +46,10 @@ class StreamIO(Protocol):
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None: ...
 
+    async def send_response(
+        self, stream_id: int, headers: RawHeaders, data: bytes, trailers: RawHeaders | None
+    ) -> None: ...
+
     def end_stream(self, stream_id: int) -> None: ...
 
     def reset_stream(self, stream_id: int, error_code: int) -> None: ...
@@ -341,8 +345,9 @@ class Stream:
                 self._response = _Response.ENDED
                 await trio.lowlevel.checkpoint()
                 return
-            self._io.send_headers(self.stream_id, raw, False)
-            await self._send_fixed(fixed, raw_trailers)
+            await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
+            if self._response is _Response.STARTED:
+                self._response = _Response.ENDED
             return
         length = _body.known_length(body)
         source = _body.chunks(body)
@@ -362,16 +367,6 @@ class Stream:
     def _response_status(self, status: int) -> None:
         self.status = status
         self._response = _Response.STARTED
-
-    async def _send_fixed(self, data: bytes, trailers: RawHeaders | None) -> None:
-        if data:
-            await self._io.send_data(self.stream_id, data, trailers is None)
-        if trailers is not None:
-            self._io.send_headers(self.stream_id, trailers, True)
-        elif not data:
-            self._io.end_stream(self.stream_id)
-        if self._response is _Response.STARTED:
-            self._response = _Response.ENDED
 
     @asynccontextmanager
     async def start_response(
