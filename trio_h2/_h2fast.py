@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from h2.config import DummyLogger
-from h2.connection import ConnectionInputs
+from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
 from h2.errors import ErrorCodes
 from h2.exceptions import (
     FlowControlError,
@@ -32,7 +32,7 @@ from h2.exceptions import (
     StreamClosedError,
     StreamIDTooLowError,
 )
-from h2.stream import StreamInputs
+from h2.stream import StreamInputs, StreamState, _transitions as _stream_transitions
 from hyperframe.frame import RstStreamFrame
 
 from ._h2patch import H2Connection
@@ -52,6 +52,21 @@ _SEND_DATA = ConnectionInputs.SEND_DATA
 _STREAM_SEND_HEADERS = StreamInputs.SEND_HEADERS
 _STREAM_SEND_DATA = StreamInputs.SEND_DATA
 _STREAM_SEND_END = StreamInputs.SEND_END_STREAM
+
+# Inputs that leave a state machine where it is and call nothing, in the states a
+# server usually sends from.  Feeding them to process_input() changes nothing but
+# costs a dict lookup keyed by enums with a Python-level __hash__, so they are
+# skipped in exactly those states; whatever h2's tables say otherwise is honoured.
+_SERVER_OPEN = ConnectionState.SERVER_OPEN
+_CONN_TABLE = H2ConnectionStateMachine._transitions
+_QUIET_CONN_HEADERS = _CONN_TABLE.get((_SERVER_OPEN, _SEND_HEADERS)) == (None, _SERVER_OPEN)
+_QUIET_CONN_DATA = _CONN_TABLE.get((_SERVER_OPEN, _SEND_DATA)) == (None, _SERVER_OPEN)
+_OPEN = StreamState.OPEN
+_HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
+_QUIET_STREAM_DATA = _stream_transitions.get((_OPEN, _STREAM_SEND_DATA)) == (None, _OPEN) and (
+    _stream_transitions.get((_HALF_CLOSED_REMOTE, _STREAM_SEND_DATA))
+    == (None, _HALF_CLOSED_REMOTE)
+)
 
 
 def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
@@ -104,7 +119,8 @@ class FastH2Connection(H2Connection):
             )
             return
         # The same inputs in the same order as h2.send_headers / H2Stream.send_headers.
-        self.state_machine.process_input(_SEND_HEADERS)
+        if not (_QUIET_CONN_HEADERS and self.state_machine.state is _SERVER_OPEN):
+            self.state_machine.process_input(_SEND_HEADERS)
         machine = stream.state_machine
         machine.process_input(_STREAM_SEND_HEADERS)
         block = self.encoder.encode(headers)
@@ -178,9 +194,12 @@ class FastH2Connection(H2Connection):
         # h2.send_data per frame: connection SEND_DATA, stream SEND_DATA (both leave
         # an open stream's state as it is, so once stands for every frame), then
         # SEND_END_STREAM with the last frame; both windows shrink by the length.
-        self.state_machine.process_input(_SEND_DATA)
+        if not (_QUIET_CONN_DATA and self.state_machine.state is _SERVER_OPEN):
+            self.state_machine.process_input(_SEND_DATA)
         machine = stream.state_machine
-        machine.process_input(_STREAM_SEND_DATA)
+        state = machine.state
+        if not (_QUIET_STREAM_DATA and (state is _OPEN or state is _HALF_CLOSED_REMOTE)):
+            machine.process_input(_STREAM_SEND_DATA)
         if end:
             machine.process_input(_STREAM_SEND_END)
         stream.outbound_flow_control_window -= length
@@ -204,7 +223,8 @@ class FastH2Connection(H2Connection):
         if stream is None:
             super().end_stream(stream_id)  # raises NoSuchStreamError / StreamClosedError
             return
-        self.state_machine.process_input(_SEND_DATA)
+        if not (_QUIET_CONN_DATA and self.state_machine.state is _SERVER_OPEN):
+            self.state_machine.process_input(_SEND_DATA)
         stream.state_machine.process_input(_STREAM_SEND_END)
         self._data_to_send += _FRAME_HEADER.pack(0, 0, _DATA, _END_STREAM, stream_id)
 
