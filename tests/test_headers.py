@@ -8,7 +8,8 @@ from email.utils import formatdate
 
 import pytest
 
-from trio_h2._headers import DateCache, http_date
+from trio_h2._errors import LocalProtocolError
+from trio_h2._headers import DateCache, check_headers, http_date
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,28 @@ def test_importing_the_server_leaves_heavy_modules_unloaded() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_checked_header_pairs_are_remembered_within_bounds() -> None:
+    from trio_h2 import _headers
+
+    pair = ("content-type", "text/plain")
+    assert check_headers([pair]) == [(b"content-type", b"text/plain")]
+    assert _headers._checked[pair] == (b"content-type", b"text/plain")
+    # A pair checked for a response is still refused as a trailer where it must be.
+    check_headers([("content-length", "5")])
+    with pytest.raises(LocalProtocolError):
+        check_headers([("content-length", "5")], trailers=True)
+    # Refused pairs are refused every time, and long values are not kept.
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            check_headers([("x-bad", "a\r\nb")])
+    long_value = ("x-long", "v" * 1_000)
+    check_headers([long_value])
+    assert long_value not in _headers._checked
+    for i in range(3 * _headers._CHECKED_MAX):
+        check_headers([("x-n", str(i))])
+    assert len(_headers._checked) <= _headers._CHECKED_MAX
+    # Pairs that are not tuples of str/bytes still get a clear error.
+    with pytest.raises(LocalProtocolError):
+        check_headers([("x-list", ["a"])])  # type: ignore[list-item]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from ._errors import LocalProtocolError
 
@@ -42,6 +43,10 @@ def to_bytes(value: HeaderValue, what: str) -> bytes:
     raise LocalProtocolError(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
+# Status codes as :status values, formatted once.
+_STATUS_VALUES = {code: str(code).encode("ascii") for code in range(100, 600)}
+
+
 def check_status(status: int, *, informational: bool = False) -> bytes:
     """Validate a status code and return it as the :status value."""
     if isinstance(status, bool) or not isinstance(status, int):
@@ -53,39 +58,63 @@ def check_status(status: int, *, informational: bool = False) -> bytes:
             raise LocalProtocolError("101 Switching Protocols does not exist in HTTP/2")
     elif not 200 <= status <= 599:
         raise LocalProtocolError(f"a final status is between 200 and 599, not {status}")
-    return str(status).encode("ascii")
+    return _STATUS_VALUES[status]
+
+
+# Handlers pass the same few header pairs again and again (often the very same tuple
+# constants): pairs already checked are remembered, within bounds.
+_checked: dict[tuple[HeaderValue, HeaderValue], tuple[bytes, bytes]] = {}
+_CHECKED_MAX = 1_024
+_CHECKED_VALUE_MAX = 256
 
 
 def check_headers(headers: HeaderList, *, trailers: bool = False) -> RawHeaders:
     """Encode and validate headers from the application; raise LocalProtocolError."""
     out: RawHeaders = []
+    checked = _checked
     for item in headers:
-        try:
-            raw_name, raw_value = item
-        except (TypeError, ValueError):
-            raise LocalProtocolError(f"a header is a (name, value) pair, not {item!r}") from None
-        name = to_bytes(raw_name, "a header name")
-        value = to_bytes(raw_value, f"the value of header {name!r}")
-        if not _NAME_RE.fullmatch(name):
-            if name.startswith(b":"):
-                raise LocalProtocolError(
-                    f"pseudo-header {name!r} is set by the server, not by the handler"
-                )
-            if name.lower() != name:
-                raise LocalProtocolError(f"header names must be lowercase in HTTP/2: {name!r}")
-            raise LocalProtocolError(f"invalid header name {name!r}")
-        if name in CONNECTION_SPECIFIC:
-            raise LocalProtocolError(
-                f"connection-specific header {name!r} is not allowed in HTTP/2"
-            )
-        if name == b"te" and value != b"trailers":
-            raise LocalProtocolError('the only value "te" may have in HTTP/2 is "trailers"')
-        if _BAD_VALUE_RE.search(value):
-            raise LocalProtocolError(f"invalid value for header {name!r}: {value!r}")
-        if trailers and name in (b"content-length",):
-            raise LocalProtocolError(f"{name!r} may not be sent as a trailer")
-        out.append((name, value))
+        pair = None
+        if item.__class__ is tuple:
+            try:
+                pair = checked.get(item)
+            except TypeError:  # unhashable parts: checked below, and refused
+                pass
+        if pair is None:
+            pair = _check_header(item)
+            if item.__class__ is tuple and len(pair[1]) <= _CHECKED_VALUE_MAX:
+                if len(checked) >= _CHECKED_MAX:
+                    checked.clear()
+                checked[item] = pair
+        if trailers and pair[0] == b"content-length":
+            raise LocalProtocolError(f"{pair[0]!r} may not be sent as a trailer")
+        out.append(pair)
     return out
+
+
+def _check_header(item: Any) -> tuple[bytes, bytes]:
+    raw_name: Any
+    raw_value: Any
+    try:
+        raw_name, raw_value = item
+    except (TypeError, ValueError):
+        raise LocalProtocolError(f"a header is a (name, value) pair, not {item!r}") from None
+    name = to_bytes(raw_name, "a header name")
+    value = to_bytes(raw_value, f"the value of header {name!r}")
+    if not _NAME_RE.fullmatch(name):
+        if name.startswith(b":"):
+            raise LocalProtocolError(
+                f"pseudo-header {name!r} is set by the server, not by the handler"
+            )
+        if name.lower() != name:
+            raise LocalProtocolError(f"header names must be lowercase in HTTP/2: {name!r}")
+        raise LocalProtocolError(f"invalid header name {name!r}")
+    if name in CONNECTION_SPECIFIC:
+        raise LocalProtocolError(f"connection-specific header {name!r} is not allowed in HTTP/2")
+    if name == b"te" and value != b"trailers":
+        raise LocalProtocolError('the only value "te" may have in HTTP/2 is "trailers"')
+    if _BAD_VALUE_RE.search(value):
+        raise LocalProtocolError(f"invalid value for header {name!r}: {value!r}")
+    return (name, value)
 
 
 def decode(value: bytes) -> str:
