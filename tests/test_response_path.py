@@ -8,10 +8,11 @@ import h2.config
 import h2.connection
 import h2.settings
 import trio
+import trio.testing
 
 import trio_h2
 from trio_h2._server import Server
-from trio_h2.testing import connect
+from trio_h2.testing import Response, _ClientStream, connect, open_client
 
 
 def server_h2(stream: trio_h2.Stream) -> Any:
@@ -157,3 +158,54 @@ async def test_idle_connection_outlives_send_timeout(autojump_clock: trio.abc.Cl
         assert (await client.get("/")).body == b"still here"
         await trio.sleep(4.5)
         assert (await client.get("/")).body == b"still here"
+
+
+class CountingStream(trio.abc.Stream):
+    """A transport that counts the server's writes."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes += 1
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_responses_of_requests_that_arrive_together_leave_together() -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [("content-type", "text/plain")], stream.path)
+
+    client_end, server_end = trio.testing.memory_stream_pair()
+    counting = CountingStream(server_end)
+    server = Server(handler, trio_h2.Config(), None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_transport, counting, None)
+        async with open_client(client_end) as client:
+            await client.ping()
+            await trio.testing.wait_all_tasks_blocked()
+            before = counting.writes
+            # Twenty requests in one write (through the client's internals).
+            ids = []
+            for i in range(20):
+                stream_id = client.h2.get_next_available_stream_id()
+                client._streams[stream_id] = _ClientStream(Response(stream_id))
+                request = [(":method", "GET"), (":scheme", "http"), (":path", f"/{i}")]
+                request.append((":authority", "x"))
+                client.h2.send_headers(stream_id, request, end_stream=True)
+                ids.append(stream_id)
+            await client._send()
+            responses = [await client.wait_response(stream_id) for stream_id in ids]
+            assert [r.body for r in responses] == [f"/{i}".encode() for i in range(20)]
+            # Read together, answered together: the writer coalesces them.
+            assert counting.writes - before <= 2
+        nursery.cancel_scope.cancel()

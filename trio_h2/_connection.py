@@ -638,8 +638,9 @@ class Connection:
             if not self._outbuf:
                 self._writer_wakeup = trio.Event()
                 await self._writer_wakeup.wait()
-                # Let the other tasks woken with us add their frames to this write.
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                if len(self._streams) > 1:
+                    # Let the other tasks woken with us add their frames to this write.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
             now = trio.current_time()
             if now + send_timeout - scope.deadline > 1.0:
