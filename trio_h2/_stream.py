@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -368,14 +369,13 @@ class Stream:
         self.status = status
         self._response = _Response.STARTED
 
-    @asynccontextmanager
-    async def start_response(
+    def start_response(
         self,
         status: int,
         headers: HeaderList = (),
         *,
         content_length: int | None = None,
-    ) -> AsyncIterator[ResponseBody]:
+    ) -> AbstractAsyncContextManager[ResponseBody]:
         """Start a streamed response: ``async with stream.start_response(200) as body:``.
 
         The HEADERS go out on entry.  ``await body.send(chunk)`` waits for flow-control
@@ -383,22 +383,7 @@ class Stream:
         by :meth:`ResponseBody.set_trailers`.  An exception inside the block resets the
         stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.
         """
-        raw = self._start(status, headers, content_length)
-        declared = _declared_length(raw)
-        self._response_status(status)
-        self._io.send_headers(self.stream_id, raw, False)
-        body = ResponseBody(self, declared, no_body=self.method == "HEAD")
-        try:
-            yield body
-        except BaseException as exc:
-            # Leave no half-sent response behind, even if the handler goes on.
-            if not self.response_ended:
-                cancelled = isinstance(exc, trio.Cancelled)
-                code = ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR
-                self._io.reset_stream(self.stream_id, code)
-                self._on_reset(code, remote=False)
-            raise
-        await body._finish()
+        return _StartedResponse(self, status, headers, content_length)
 
     async def push(
         self,
@@ -440,6 +425,48 @@ class Stream:
             self._io.reset_stream(self.stream_id, error_code)
             self._on_reset(error_code, remote=False)
         await trio.lowlevel.checkpoint()
+
+
+class _StartedResponse:
+    """What start_response() returns: a small class, cheaper than asynccontextmanager."""
+
+    __slots__ = ("_body", "_content_length", "_headers", "_status", "_stream")
+
+    def __init__(
+        self, stream: Stream, status: int, headers: HeaderList, content_length: int | None
+    ) -> None:
+        self._stream = stream
+        self._status = status
+        self._headers = headers
+        self._content_length = content_length
+        self._body: ResponseBody | None = None
+
+    async def __aenter__(self) -> ResponseBody:
+        stream = self._stream
+        raw = stream._start(self._status, self._headers, self._content_length)
+        declared = _declared_length(raw)
+        stream._response_status(self._status)
+        stream._io.send_headers(stream.stream_id, raw, False)
+        self._body = ResponseBody(stream, declared, no_body=stream.method == "HEAD")
+        return self._body
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stream = self._stream
+        if exc is not None:
+            # Leave no half-sent response behind, even if the handler goes on.
+            if not stream.response_ended:
+                cancelled = isinstance(exc, trio.Cancelled)
+                code = ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR
+                stream._io.reset_stream(stream.stream_id, code)
+                stream._on_reset(code, remote=False)
+            return
+        assert self._body is not None
+        await self._body._finish()
 
 
 class ResponseBody:
