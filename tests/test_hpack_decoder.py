@@ -133,3 +133,15 @@ def test_h2_uses_it_for_requests() -> None:
     conn.update_settings({h2.settings.SettingCodes.HEADER_TABLE_SIZE: 1_000})
     conn._local_settings_acked()
     assert conn.decoder.max_allowed_table_size == 1_000
+
+
+def test_huffman_cache_stays_small_whatever_the_peer_sends() -> None:
+    from trio_h2 import _hpack_decoder
+
+    encoder = hpack.Encoder()
+    decoder = HeaderDecoder()
+    for i in range(500):
+        block = encoder.encode([(b"x-junk", b"%d" % i * 50, True)])
+        decoder.decode(block, raw=True)
+        assert len(decoder._huffman) <= _hpack_decoder._HUFFMAN_CACHE_SIZE
+    assert all(len(key) <= _hpack_decoder._CACHED_HUFFMAN_MAX for key in decoder._huffman)

@@ -37,9 +37,10 @@ _STATIC_LEN = len(HeaderTable.STATIC_TABLE)
 _ENTRY_OVERHEAD = 32  # RFC 7541 §4.1
 _DEFAULT_MAX_HEADER_LIST_SIZE = 65_536
 
-#: Decoded Huffman strings kept per decoder, and the longest one kept.
-_HUFFMAN_CACHE_SIZE = 512
-_CACHED_HUFFMAN_MAX = 256
+#: Decoded Huffman strings kept per decoder, and the longest one kept: a peer can fill
+#: the cache, so it stays small (under 20 KB per connection).
+_HUFFMAN_CACHE_SIZE = 64
+_CACHED_HUFFMAN_MAX = 128
 #: Continuation bytes an integer may take: 2**35 is past any size we accept.
 _MAX_INTEGER_BYTES = 5
 

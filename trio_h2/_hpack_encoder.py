@@ -46,9 +46,10 @@ for _index, (_name, _value) in enumerate(HeaderTable.STATIC_TABLE, start=1):
     _STATIC_FULL.setdefault((_name, _value), _index)
     _STATIC_NAME.setdefault(_name, _index)
 
-#: Literal strings (with their length prefix) cached per encoder, and their bound.
-_STRING_CACHE_SIZE = 512
-_CACHED_STRING_MAX = 256
+#: Literal strings (with their length prefix) cached per encoder, and the longest one
+#: cached: values may echo what a peer sent, so the cache stays small.
+_STRING_CACHE_SIZE = 64
+_CACHED_STRING_MAX = 128
 
 _ENTRY_OVERHEAD = 32  # RFC 7541 §4.1
 
