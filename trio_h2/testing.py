@@ -61,7 +61,8 @@ class Response:
     pushed: list[Response] = field(default_factory=list)
     #: The RST_STREAM code, if the stream was reset.
     reset_code: int | None = None
-    #: The order in which the parts arrived: "informational", "headers", "data", "trailers".
+    #: The order in which the parts arrived: "informational", "push" (a PUSH_PROMISE
+    #: on this stream), "headers", "data", "trailers".
     arrival: list[str] = field(default_factory=list)
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -123,8 +124,12 @@ class StreamingResponse:
             if state.chunks:
                 data, length = state.chunks.pop(0)
                 self._client._acknowledge(state.response.stream_id, length)
+                # The WINDOW_UPDATE must leave now: a server at a closed window
+                # sends nothing that would make the reader flush it.
+                await self._client._send()
                 state.response.body += data
-                yield data
+                if data:
+                    yield data
                 continue
             if state.done.is_set():
                 if state.response.reset_code is not None:
@@ -235,6 +240,7 @@ class Client:
             self._streams[pushed.stream_id] = _ClientStream(pushed)
             if parent is not None:
                 parent.response.pushed.append(pushed)
+                parent.response.arrival.append("push")
         elif state is None:
             return
         elif isinstance(event, h2.events.InformationalResponseReceived):
