@@ -112,6 +112,10 @@ class Connection:
             },
         )
         self._streams: dict[int, Stream] = {}
+        # Pushed streams not finished yet.  h2 counts only open streams against the
+        # peer's SETTINGS_MAX_CONCURRENT_STREAMS, not reserved ones, but each promised
+        # stream opens when its response starts, so all of them count.
+        self._pushes_in_flight = 0
         self._windows = WindowWaiters()
         self._outbuf = bytearray()
         self._in_flight = 0
@@ -391,12 +395,16 @@ class Connection:
             elif not stream.request_complete and stream._reset_code is None:
                 # RFC 9113 §8.1: the response is complete; stop the upload politely.
                 self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:
+            # The stream is closed already, or h2 refuses every frame now (it does
+            # after the peer's GOAWAY): nothing to tell the peer, and no reason to
+            # fail the connection's other streams.
             pass
         unread = stream._unread()
         if unread:
             self._h2.acknowledge_received_data(unread, stream_id)
-        self._streams.pop(stream_id, None)
+        if self._streams.pop(stream_id, None) is not None and stream.pushed:
+            self._pushes_in_flight -= 1
         self._windows.wake(stream_id)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
@@ -509,7 +517,8 @@ class Connection:
         if (
             not remote.enable_push
             or self._goaway_sent
-            or h2_conn.open_outbound_streams >= remote.max_concurrent_streams
+            or self._peer_goaway
+            or self._pushes_in_flight >= remote.max_concurrent_streams
         ):
             await trio.lowlevel.checkpoint()
             return None
@@ -534,6 +543,7 @@ class Connection:
         )
         pushed._end_inbound()
         self._streams[promised_id] = pushed
+        self._pushes_in_flight += 1
 
         async def serve_push(stream: Stream) -> None:
             await stream.respond(response.status, response.headers, response.body)

@@ -13,6 +13,7 @@ response state first, so misuse fails loudly before anything reaches the wire.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -266,10 +267,15 @@ class Stream:
         raw = check_headers(headers)
         self._check_can_start()
         declared = _declared_length(raw)
+        bodiless = status in (204, 304)
+        if bodiless and length:
+            raise LocalProtocolError(f"a {status} response has no body")
         if length is not None:
             if declared is None:
-                raw.append((b"content-length", str(length).encode("ascii")))
-            elif declared != length and not (self.method == "HEAD" or status in (204, 304)):
+                # RFC 9110 §8.6: never on a 204; on a 304 it would describe the 200.
+                if not bodiless:
+                    raw.append((b"content-length", str(length).encode("ascii")))
+            elif declared != length and not (self.method == "HEAD" or bodiless):
                 raise LocalProtocolError(
                     f"content-length header says {declared}, the body has {length} bytes"
                 )
@@ -288,8 +294,18 @@ class Stream:
         ``body`` is bytes, str (sent as UTF-8), a binary file object (read in chunks
         in a worker thread, never whole), an async iterable of bytes, or a
         ``trio.MemoryReceiveChannel[bytes]`` fed by another task (closing its send side
-        ends the body).  ``content-length`` is added when the length is known.  Every
-        chunk waits for flow-control credit.  ``trailers`` are sent after the body.
+        ends the body).  ``content-length`` is added when the length is known (bytes,
+        str, regular files, ``io.BytesIO``); a declared ``content-length`` that a
+        known length contradicts raises :class:`LocalProtocolError` before anything
+        is sent, and a streamed body that turns out longer or shorter than it resets
+        the stream with INTERNAL_ERROR.  Every chunk waits for flow-control credit and
+        goes out in frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE.
+        ``trailers`` are sent after the body, in a final HEADERS frame.
+
+        ``respond`` owns the body source: when it returns or fails, a file is closed,
+        an async generator is closed, and a channel's receive side is closed, so a
+        producer still sending (say, for a HEAD request, which gets headers only)
+        gets ``trio.BrokenResourceError`` and knows nobody is listening.
         """
         fixed = _body.fixed_body(body)
         head_request = self.method == "HEAD"
@@ -315,10 +331,7 @@ class Stream:
                     async for chunk in source:
                         await out.send(chunk)
         finally:
-            await source.aclose()  # type: ignore[attr-defined]
-            close = getattr(body, "close", None)
-            if close is not None and hasattr(body, "read"):
-                close()
+            await _body.close(source, body)
 
     def _response_status(self, status: int) -> None:
         self.status = status
@@ -347,13 +360,21 @@ class Stream:
         The HEADERS go out on entry.  ``await body.send(chunk)`` waits for flow-control
         credit (backpressure); leaving the block ends the stream, with the trailers set
         by :meth:`ResponseBody.set_trailers`.  An exception inside the block resets the
-        stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.
+        stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.  A body that
+        ends shorter than ``content_length`` (or a ``content-length`` header) raises
+        :class:`LocalProtocolError` and resets the stream.
+
+        The response to a HEAD request is its HEADERS alone, with END_STREAM: what the
+        block sends, and its trailers, are dropped, so one handler serves GET and HEAD.
         """
         raw = self._start(status, headers, content_length)
         declared = _declared_length(raw)
+        head_request = self.method == "HEAD"
         self._response_status(status)
-        self._io.send_headers(self.stream_id, raw, False)
-        body = ResponseBody(self, declared, no_body=self.method == "HEAD")
+        self._io.send_headers(self.stream_id, raw, head_request)
+        if head_request:
+            self._response = _Response.ENDED
+        body = ResponseBody(self, declared, no_body=head_request)
         try:
             yield body
         except BaseException as exc:
@@ -378,9 +399,23 @@ class Stream:
     ) -> Stream | None:
         """Push a response the client did not ask for yet (PUSH_PROMISE).
 
-        Allowed before this stream's response starts, for safe, cacheable methods
-        (GET, HEAD).  Returns the pushed Stream, or None when the push was skipped
-        because the peer disabled push or has no room for another stream.
+        The promised request is ``method path`` with this request's ``:scheme`` and
+        ``:authority``, plus ``request_headers``.  The PUSH_PROMISE leaves at once,
+        ahead of this stream's own response, so the client learns of the resource
+        before anything that refers to it.  The promised response (``status``,
+        ``headers``, and any ``body`` that :meth:`respond` takes) is then served on a
+        task of its own, with flow control, independently of this stream: a
+        RST_STREAM from the peer on the pushed stream cancels only that task.
+
+        Allowed only before this stream's response starts (1xx responses may have
+        gone out), only for safe, cacheable methods (GET, HEAD), and not from a
+        pushed stream; otherwise :class:`LocalProtocolError`.
+
+        Returns the pushed :class:`Stream`, or **None when the push was skipped**:
+        the peer disabled push (SETTINGS_ENABLE_PUSH=0), its
+        SETTINGS_MAX_CONCURRENT_STREAMS leaves no room for another stream from the
+        server, or the connection is closing (GOAWAY).  A skipped push is not an
+        error: the client asks for the resource itself when it needs it.
         """
         if method not in ("GET", "HEAD"):
             raise LocalProtocolError(f"only GET and HEAD can be pushed, not {method!r}")
@@ -388,6 +423,8 @@ class Stream:
             raise LocalProtocolError(f"a pushed path starts with '/', not {path!r}")
         if self.pushed:
             raise LocalProtocolError("a pushed stream cannot push")
+        if _BAD_PATH_RE.search(path):
+            raise LocalProtocolError(f"invalid character in pushed path {path!r}")
         self._check_can_start()
         check_status(status)
         raw_request = [
@@ -397,6 +434,7 @@ class Stream:
             (b":path", path.encode("utf-8")),
             *check_headers(request_headers),
         ]
+        _body.check(body)
         response = PushedResponse(status, check_headers(headers), body)
         return await self._io.push(self, raw_request, response)
 
@@ -426,6 +464,9 @@ class ResponseBody:
         data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
         if not isinstance(data, bytes | bytearray | memoryview):
             raise LocalProtocolError(f"send() takes bytes or str, not {type(chunk).__name__}")
+        if self._no_body:
+            await trio.lowlevel.checkpoint()
+            return
         self._stream._check_open()
         if self._declared is not None and self._sent + len(data) > self._declared:
             raise LocalProtocolError(
@@ -433,21 +474,33 @@ class ResponseBody:
             )
         if self._bodiless_status and data:
             raise LocalProtocolError(f"a {self._stream.status} response has no body")
-        if not data or self._no_body:
+        if not data:
             await trio.lowlevel.checkpoint()
             return
         self._sent += len(data)
         await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
 
     def set_trailers(self, trailers: HeaderList) -> None:
-        """Trailers to send when the body ends (e.g. ``grpc-status``)."""
+        """Trailers to send when the body ends (e.g. ``grpc-status``).
+
+        They go out as a final HEADERS frame with END_STREAM; an empty list sends
+        none.  Calling it again replaces them.
+        """
+        raw = check_headers(trailers, trailers=True)
+        if self._no_body:
+            return
         self._stream._check_open()
-        self._trailers = check_headers(trailers, trailers=True)
+        self._trailers = raw or None
 
     async def _finish(self) -> None:
         stream = self._stream
+        if self._no_body:
+            await trio.lowlevel.checkpoint()
+            return
         stream._check_open()
-        if self._declared is not None and self._sent != self._declared and not self._no_body:
+        if self._declared is not None and self._sent != self._declared:
+            stream._io.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+            stream._on_reset(ErrorCodes.INTERNAL_ERROR, remote=False)
             raise LocalProtocolError(
                 f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
             )
@@ -457,6 +510,10 @@ class ResponseBody:
             stream._io.end_stream(stream.stream_id)
         stream._response = _Response.ENDED
         await trio.lowlevel.checkpoint()
+
+
+# A :path goes on the wire as it is: no controls, no spaces (RFC 9113 §8.3.1).
+_BAD_PATH_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _declared_length(headers: RawHeaders) -> int | None:
