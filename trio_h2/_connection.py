@@ -111,6 +111,8 @@ class Connection:
                 _SettingCodes.ENABLE_PUSH: 0,
             },
         )
+        # h2 took its inbound frame limit from the default settings it was built with.
+        self._h2.max_inbound_frame_size = config.max_frame_size
         self._streams: dict[int, Stream] = {}
         # Pushed streams not finished yet.  h2 counts only open streams against the
         # peer's SETTINGS_MAX_CONCURRENT_STREAMS, not reserved ones, but each promised
@@ -460,7 +462,8 @@ class Connection:
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         try:
             self._h2.reset_stream(stream_id, error_code)
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:
+            # Closed already, or h2 sends nothing more (after the peer's GOAWAY).
             return
         self._flush()
 

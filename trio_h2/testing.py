@@ -161,6 +161,8 @@ class Client:
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
             },
         )
+        # h2 took its inbound frame limit from the default settings it was built with.
+        self.h2.max_inbound_frame_size = max_frame_size
         self._streams: dict[int, _ClientStream] = {}
         self._window_changed = trio.Event()
         self._send_lock = trio.Lock()
