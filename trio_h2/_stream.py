@@ -118,6 +118,7 @@ class Stream:
         self.client_address = client_address
         #: Request trailers, once the body has been read to its end (None if none came).
         self.trailers: list[tuple[str, str]] | None = None
+        self._pending_trailers: list[tuple[str, str]] | None = None
         #: True for a stream the server opened with a push.
         self.pushed = pushed
         #: The final status sent, or None before the response starts.
@@ -163,6 +164,7 @@ class Stream:
             if self._reset_code is not None:
                 raise StreamReset(self._reset_code, remote=self._reset_remote)
             if self._inbound_ended:
+                self.trailers = self._pending_trailers
                 await trio.lowlevel.checkpoint()
                 return b""
             if self._data_event is None:
@@ -201,7 +203,9 @@ class Stream:
 
     def _end_inbound(self, trailers: RawHeaders | None = None) -> None:
         if trailers is not None:
-            self.trailers = [(decode(n), decode(v)) for n, v in trailers]
+            # Shown only once the handler has read up to them: what it sees must not
+            # depend on how fast they happened to arrive.
+            self._pending_trailers = [(decode(n), decode(v)) for n, v in trailers]
         self._inbound_ended = True
         self._wake_reader()
 
@@ -309,8 +313,8 @@ class Stream:
         """
         fixed = _body.fixed_body(body)
         head_request = self.method == "HEAD"
+        raw_trailers = check_headers(trailers, trailers=True) if trailers else None
         if fixed is not None:
-            raw_trailers = check_headers(trailers, trailers=True) if trailers else None
             raw = self._start(status, headers, len(fixed))
             self._response_status(status)
             if head_request or (not fixed and raw_trailers is None):
@@ -325,8 +329,8 @@ class Stream:
         source = _body.chunks(body)
         try:
             async with self.start_response(status, headers, content_length=length) as out:
-                if trailers:
-                    out.set_trailers(trailers)
+                if raw_trailers:
+                    out.set_trailers(raw_trailers)
                 if not head_request:
                     async for chunk in source:
                         await out.send(chunk)
