@@ -123,6 +123,7 @@ class StreamingResponse:
             if state.chunks:
                 data, length = state.chunks.pop(0)
                 self._client._acknowledge(state.response.stream_id, length)
+                await self._client._send()  # the WINDOW_UPDATE, if one is due
                 state.response.body += data
                 yield data
                 continue
