@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -206,3 +207,30 @@ async def test_hyper_hello(tmp_path: Path) -> None:
     assert head.startswith(b"HTTP/2 200")
     assert b"content-type: text/plain" in head
     assert body == b"Hello, world!"
+
+
+@pytest.mark.parametrize("name", ["nghttp2_ftw.py", "hyper_hello.py"])
+async def test_ctrl_c_stops_the_server(name: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    stderr_path = tmp_path / "stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, str(EXAMPLES / name), str(port)],
+            env=env,
+            stderr=stderr,
+            # A shell may start us with SIGINT ignored; the example gets the default.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            await wait_listening(port, process, stderr_path)
+            process.send_signal(signal.SIGINT)
+            with trio.fail_after(30):
+                await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == -signal.SIGINT
+    assert stderr_path.read_text().splitlines()[-1] == "KeyboardInterrupt"

@@ -124,6 +124,13 @@ class CompatServer:
                 trio.run(self._serve)
             else:
                 self._run_as_guest(self.loop)
+        except BaseExceptionGroup as group:
+            # Ctrl+C reaches the program as itself, as it did from these servers
+            # (whatever the interruption broke on its way out comes along with it).
+            interrupted, _ = group.split(KeyboardInterrupt)
+            if interrupted is not None:
+                raise KeyboardInterrupt from None
+            raise
         finally:
             self.server_close()
 
