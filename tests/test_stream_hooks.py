@@ -134,3 +134,29 @@ async def test_reset_code_and_raw_pseudo_headers() -> None:
         await client.reset(stream_id, ErrorCodes.REFUSED_STREAM)
         await done.wait()
     assert stream.reset_code == ErrorCodes.REFUSED_STREAM
+
+
+async def test_wait_send_window_gives_up_after_send_timeout(autojump_clock: object) -> None:
+    errors: list[trio_h2.StreamReset] = []
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        async with stream.start_response(200) as body:
+            await body.send(b"x" * 10)
+            try:
+                await stream.wait_send_window()
+            except trio_h2.StreamReset as exc:
+                errors.append(exc)
+                raise
+
+    config = trio_h2.Config(send_timeout=5)
+    async with (
+        connect(handler, config=config, initial_window_size=10) as client,
+        client.stream("GET", "/") as response,
+    ):
+        start = trio.current_time()
+        # Read nothing: the server's window stays closed until it gives up.
+        await client.wait_response(response.response.stream_id)
+        assert response.response.reset_code == ErrorCodes.CANCEL
+    assert [e.error_code for e in errors] == [ErrorCodes.CANCEL]
+    assert [e.remote for e in errors] == [False]
+    assert trio.current_time() - start >= 5
