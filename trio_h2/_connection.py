@@ -510,7 +510,28 @@ class Connection:
                 break
         await trio.lowlevel.checkpoint()
 
-    async def push(
+    async def wait_send_window(self, stream_id: int) -> int:
+        await trio.lowlevel.checkpoint()
+        h2_conn = self._h2
+        while True:
+            self._check_stream(stream_id)
+            try:
+                window = h2_conn.local_flow_control_window(stream_id)
+            except h2.exceptions.StreamClosedError:
+                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+            if window > 0:
+                return min(window, h2_conn.max_outbound_frame_size)
+            with trio.move_on_after(self._config.send_timeout) as waited:
+                await self._windows.wait(stream_id)
+            if waited.cancelled_caught:
+                log.info("stream %d: peer gave no flow-control credit in time", stream_id)
+                self.reset_stream(stream_id, ErrorCodes.CANCEL)
+                stream = self._streams.get(stream_id)
+                if stream is not None:
+                    stream._on_reset(ErrorCodes.CANCEL, remote=False)
+                raise StreamReset(ErrorCodes.CANCEL, remote=False)
+
+    def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None:
         h2_conn = self._h2
@@ -520,7 +541,6 @@ class Connection:
             or self._goaway_sent
             or h2_conn.open_outbound_streams >= remote.max_concurrent_streams
         ):
-            await trio.lowlevel.checkpoint()
             return None
         self._check_stream(parent.stream_id)
         promised_id = h2_conn.get_next_available_stream_id()
@@ -548,8 +568,7 @@ class Connection:
             await stream.respond(response.status, response.headers, response.body)
 
         assert self._handlers is not None
-        self._handlers.start_soon(self._run_stream, pushed, serve_push)
-        await trio.lowlevel.checkpoint()
+        self._handlers.start_soon(self._run_stream, pushed, response.handler or serve_push)
         return pushed
 
     # --------------------------------------------------------------------- writer
