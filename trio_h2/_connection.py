@@ -300,8 +300,9 @@ class Connection:
         assert event.data is not None
         length = event.flow_controlled_length or 0
         stream = self._streams.get(stream_id)
-        if stream is None or (stream.response_ended and stream._reset_code is not None):
-            # Nobody will read it; give the credit back so other streams keep going.
+        if not event.data or stream is None or stream._reset_code is not None:
+            # Nobody will read it (or there is nothing to read: an empty or all-padding
+            # DATA frame must not look like the end of the body); give the credit back.
             self._h2.acknowledge_received_data(length, stream_id)
             return
         stream._feed(event.data, length)

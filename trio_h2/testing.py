@@ -30,7 +30,7 @@ from h2.errors import ErrorCodes
 
 from ._config import Config
 from ._connection import Handler
-from ._errors import ConnectionClosed, StreamReset
+from ._errors import ConnectionClosed, StreamReset, single_exception
 from ._h2patch import H2Connection
 from ._headers import decode
 from ._server import Server
@@ -434,7 +434,7 @@ class Client:
                 yield StreamingResponse(self, state)
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            single = _single(group)
+            single = single_exception(group)
             raise single from single.__cause__
 
     async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
@@ -499,7 +499,7 @@ async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncItera
                 await client.aclose()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        single = _single(group)
+        single = single_exception(group)
         raise single from single.__cause__
 
 
@@ -531,12 +531,5 @@ async def connect(
                 yield client
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        single = _single(group)
+        single = single_exception(group)
         raise single from single.__cause__
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # A test's own exception should reach it as itself, not wrapped by our nursery.
-    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-        group = group.exceptions[0]  # type: ignore[assignment]
-    return group
