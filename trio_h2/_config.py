@@ -43,6 +43,9 @@ class Config:
     idle_timeout: float = 60.0
     #: Seconds a new connection has to finish TLS and send the HTTP/2 preface.
     handshake_timeout: float = 10.0
+    #: Seconds a peer has to finish a header block (HEADERS and its CONTINUATION
+    #: frames) once it has started one; slower peers (slowloris) are disconnected.
+    header_timeout: float = 10.0
     #: Seconds in-flight streams get to finish after shutdown starts.
     graceful_shutdown_timeout: float = 30.0
     #: Seconds a response may wait for a peer that never opens its flow-control
@@ -94,6 +97,7 @@ class Config:
         for name in (
             "idle_timeout",
             "handshake_timeout",
+            "header_timeout",
             "graceful_shutdown_timeout",
             "send_timeout",
             "reset_window",
