@@ -461,8 +461,8 @@ class Connection:
             self._stream_done(stream, reset_code)
 
     async def _answer_error(self, stream: Stream, exc: Exception | None) -> None:
-        if isinstance(exc, StreamReset) and exc.remote:
-            return
+        if isinstance(exc, StreamReset):
+            return  # reset by the peer, or by the server for the peer's fault
         if stream.response_started:
             log.error("handler for %r failed after the response started", stream, exc_info=exc)
             return

@@ -221,34 +221,41 @@ class RawPeer:
 
     async def expect_response(self, stream_id: int) -> Response:
         """The whole response on ``stream_id``; fails on a reset or a GOAWAY."""
-        response: Response | None = None
-        while True:
+        return (await self.expect_responses(stream_id))[stream_id]
+
+    async def expect_responses(self, *stream_ids: int) -> dict[int, Response]:
+        """The whole responses on ``stream_ids``, however their frames interleave."""
+        responses: dict[int, Response] = {}
+        done: set[int] = set()
+        while len(done) < len(stream_ids):
             frame = await self.receive_frame()
             if frame is None or isinstance(frame, GoAwayFrame):
-                raise PeerError(f"expected a response on {stream_id}, got {frame!r}")
-            if frame.stream_id != stream_id:
+                raise PeerError(f"expected responses on {stream_ids}, got {frame!r}")
+            stream_id = frame.stream_id
+            if stream_id not in stream_ids:
                 continue
             if isinstance(frame, RstStreamFrame):
                 raise PeerError(f"stream {stream_id} reset: {ErrorCodes(frame.error_code)!r}")
             if isinstance(frame, HeadersFrame):
                 fields = self._decoded.pop(id(frame))
-                if response is None:
+                if stream_id not in responses:
                     status = int(dict(fields)[":status"])
                     if status < 200:
                         continue
-                    response = Response(status, [f for f in fields if f[0][0] != ":"])
+                    responses[stream_id] = Response(status, [f for f in fields if f[0][0] != ":"])
                 else:
-                    response.trailers = fields
+                    responses[stream_id].trailers = fields
             elif isinstance(frame, DataFrame):
-                assert response is not None, "DATA before HEADERS"
-                response.body += frame.data
+                assert stream_id in responses, "DATA before HEADERS"
+                responses[stream_id].body += frame.data
                 if frame.flow_controlled_length:
                     await self.send(
                         WindowUpdateFrame(0, window_increment=frame.flow_controlled_length)
                     )
             if "END_STREAM" in frame.flags:
-                assert response is not None
-                return response
+                assert stream_id in responses
+                done.add(stream_id)
+        return responses
 
     async def assert_alive(self) -> Response:
         """Prove the connection still serves: a new request is answered 200."""
