@@ -315,8 +315,8 @@ class Connection:
         if len(self._streams) >= self._config.max_concurrent_streams and (
             self._h2.count_open_inbound_streams() > self._config.max_concurrent_streams
         ):
-            self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._gate.note_reset(trio.current_time())
+            self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
             info = check_request(headers)
@@ -530,6 +530,7 @@ class Connection:
     def _reset_for_peer(self, stream_id: int, error_code: int, reason: str) -> None:
         """Reset a stream for the peer's fault (RFC 9113 §5.4.2), and count it."""
         log.debug("resetting stream %d from %s: %s", stream_id, self.client_address, reason)
+        self._gate.note_reset(trio.current_time())
         if self._h2.stream_state(stream_id) == 1:
             self._h2.reset_stream(stream_id, error_code)
             self._flush()
@@ -544,7 +545,6 @@ class Connection:
             stream.cancel_scope.cancel()
             self._windows.wake(stream_id)
         self._body_left.pop(stream_id, None)
-        self._gate.note_reset(trio.current_time())
 
     # ------------------------------------------------- StreamIO, used by Stream
 

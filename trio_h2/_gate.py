@@ -8,14 +8,15 @@ costs a struct unpack per frame, and it:
 * checks the connection preface, and that SETTINGS comes first (§3.4);
 * refuses a frame longer than SETTINGS_MAX_FRAME_SIZE as soon as its header
   arrives, instead of buffering up to 16 MiB first (§4.2);
-* bounds a header block spread over CONTINUATION frames (h2 does not), and tells
+* bounds a header block spread over CONTINUATION frames, in octets (h2 does not)
+  and in frames (before h2's own limit, with a clearer error code), and tells
   since when one has been waiting for its end (for the header timeout);
 * refuses PUSH_PROMISE from a client (§8.4) and RST_STREAM on an idle stream
   (§5.1), and makes stream errors of a PRIORITY frame of the wrong length (§6.3)
   and of a zero WINDOW_UPDATE increment on a stream (§6.9), which h2 would make
   connection errors of;
 * counts the frames that cost work but carry no request (PING, SETTINGS, PRIORITY,
-  empty DATA and CONTINUATION, WINDOW_UPDATE, unknown types) and the streams reset
+  empty DATA, WINDOW_UPDATE, unknown types) and the streams reset
   by or because of the peer, per ``Config.reset_window``; past the limits the
   peer gets GOAWAY(ENHANCE_YOUR_CALM).
 
@@ -40,6 +41,9 @@ _U32 = struct.Struct(">L")
 
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
 PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
+#: CONTINUATION frames one header block may use (h2 itself stops at 63).
+MAX_CONTINUATIONS = 32
+
 _FLAG_END_STREAM = 0x1
 _FLAG_ACK = 0x1
 _FLAG_END_HEADERS = 0x4
@@ -86,6 +90,7 @@ class FrameGate:
         self._first_frame = True
         self._block_stream = 0
         self._block_size = 0
+        self._block_frames = 0
         # Highest stream id the peer opened, counting frames h2 has not seen yet.
         self._highest_opened = 0
         #: trio time since which a header block has been incomplete, or None.
@@ -161,10 +166,11 @@ class FrameGate:
                 if ftype != CONTINUATION or stream_id != self._block_stream:
                     raise GateError(ErrorCodes.PROTOCOL_ERROR, "frame inside a header block")
                 self._add_to_block(length)
+                self._block_frames += 1
                 if flags & _FLAG_END_HEADERS:
                     self._block_stream = 0
-                elif not length:
-                    self._note_control()
+                elif self._block_frames > MAX_CONTINUATIONS:
+                    raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "header block in too many parts")
             elif ftype == DATA:
                 if not length and not flags & _FLAG_END_STREAM:
                     self._note_control()
@@ -174,6 +180,7 @@ class FrameGate:
                 if not flags & _FLAG_END_HEADERS:
                     self._block_stream = stream_id
                     self._block_size = 0
+                    self._block_frames = 0
                     self._add_to_block(length)
             elif ftype == WINDOW_UPDATE:
                 self._note_control()

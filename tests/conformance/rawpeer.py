@@ -176,14 +176,15 @@ class RawPeer:
             pass
 
     async def expect_goaway(
-        self, code: ErrorCodes, *, last_stream_id: int | None = None
+        self, code: ErrorCodes, *, last_stream_id: int | None = None, after_resets: bool = False
     ) -> GoAwayFrame:
-        """A GOAWAY with ``code`` (no RST_STREAM before it), then the close."""
+        """A GOAWAY with ``code`` (no RST_STREAM before it, unless ``after_resets``),
+        then the close."""
         while True:
             frame = await self.receive_frame()
             if frame is None:
-                raise PeerError(f"closed without GOAWAY; received {self.received!r}")
-            if isinstance(frame, RstStreamFrame):
+                raise PeerError(f"closed without GOAWAY; received {self.received[-5:]!r}")
+            if isinstance(frame, RstStreamFrame) and not after_resets:
                 raise PeerError(f"expected GOAWAY({code!r}), got {frame!r}")
             if isinstance(frame, GoAwayFrame):
                 break
