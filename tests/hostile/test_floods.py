@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
+from conformance.rawpeer import GET, POST, RawPeer, open_served_peer, raw_frame
 from h2.errors import ErrorCodes
 from hyperframe.frame import (
     ContinuationFrame,
@@ -27,8 +28,6 @@ from hyperframe.frame import (
 
 import trio_h2
 from trio_h2._server import Server
-
-from conformance.rawpeer import GET, POST, RawPeer, open_served_peer, raw_frame
 
 CALM = ErrorCodes.ENHANCE_YOUR_CALM
 
@@ -125,7 +124,7 @@ async def test_rapid_reset_one_by_one_is_bounded_by_the_reset_limit() -> None:
 
 async def test_refused_streams_count_as_resets() -> None:
     config = trio_h2.Config(max_concurrent_streams=1, max_resets_per_window=10)
-    async with attack(config) as (attacker, polite, handler, _):
+    async with attack(config) as (attacker, polite, _handler, _):
         await attacker.request(1, hang())
         await attacker.send(*(attacker.headers(i, hang()) for i in range(3, 3 + 2 * 30, 2)))
         await attacker.expect_goaway(CALM, after_resets=True)
