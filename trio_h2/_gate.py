@@ -11,9 +11,8 @@ costs a struct unpack per frame, and it:
 * bounds a header block spread over CONTINUATION frames, in octets (h2 does not)
   and in frames (before h2's own limit, with a clearer error code), and tells
   since when one has been waiting for its end (for the header timeout);
-* refuses PUSH_PROMISE from a client (§8.4) and RST_STREAM on an idle stream
-  (§5.1), and makes stream errors of a PRIORITY frame of the wrong length (§6.3)
-  and of a zero WINDOW_UPDATE increment on a stream (§6.9), which h2 would make
+* makes stream errors of a PRIORITY frame of the wrong length (§6.3) and of a
+  zero WINDOW_UPDATE increment on a stream (§6.9), which h2 would make
   connection errors of;
 * counts the frames that cost work but carry no request (PING, SETTINGS, PRIORITY,
   empty DATA, WINDOW_UPDATE, unknown types) and the streams reset
@@ -39,7 +38,7 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HEADER = struct.Struct(">HBBBL")  # length (24 bits as 16 + 8), type, flags, stream id
 _U32 = struct.Struct(">L")
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0, 1, 2, 3, 4
 PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
 #: CONTINUATION frames one header block may use (h2 itself stops at 63).
 MAX_CONTINUATIONS = 32
@@ -202,16 +201,10 @@ class FrameGate:
                     self._peer.stream_error(stream_id, ErrorCodes.FRAME_SIZE_ERROR)
             elif ftype == RST_STREAM:
                 self.note_reset(now)
-                if stream_id and self._is_idle(stream_id):
-                    # h2 ignores it; §5.1 makes it a connection error.
-                    yield bytes(buf[run_start:pos])
-                    raise GateError(ErrorCodes.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
             elif ftype == SETTINGS:
                 self._note_control()
                 if flags & _FLAG_ACK and length:
                     raise GateError(ErrorCodes.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
-            elif ftype == PUSH_PROMISE:
-                raise GateError(ErrorCodes.PROTOCOL_ERROR, "a client cannot push")
             elif ftype == CONTINUATION:
                 raise GateError(ErrorCodes.PROTOCOL_ERROR, "CONTINUATION without a header block")
             else:
