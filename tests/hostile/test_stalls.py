@@ -94,13 +94,18 @@ async def test_slow_preface_is_cut_at_handshake_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     config = trio_h2.Config(handshake_timeout=5)
-    async with open_served_peer(config=config, handshake=False, timeout=FOREVER) as served:
+    server = Server(Counting(), config, None)
+    async with (
+        open_served_peer(server=server, timeout=FOREVER) as polite,
+        open_served_peer(server=server, handshake=False, timeout=FOREVER) as served,
+    ):
         sent = 0
         with trio.move_on_after(100):
             while not served.finished.is_set() and sent < len(PREFACE):
                 await served.peer.send(PREFACE[sent : sent + 1])
                 sent += 1
                 await trio.sleep(1)
+                await polite_request(polite.peer)
         assert served.finished.is_set()
         assert sent <= 6
         await served.peer.expect_close()
