@@ -20,7 +20,12 @@ from ._errors import (
     RequestBodyTooLarge as RequestBodyTooLarge,
     StreamReset as StreamReset,
 )
-from ._server import ServerAddress as ServerAddress, serve as serve
+from ._files import serve_directory as serve_directory
+from ._server import (
+    ServerAddress as ServerAddress,
+    serve as serve,
+    serve_listeners as serve_listeners,
+)
 from ._stream import ResponseBody as ResponseBody, Stream as Stream
 
 __version__ = "0.1.0"

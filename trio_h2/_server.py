@@ -17,6 +17,7 @@ import trio
 
 from ._config import Config
 from ._connection import Connection, Handler
+from ._errors import single_exception
 from ._headers import DateCache
 
 log = logging.getLogger("trio_h2")
@@ -50,14 +51,37 @@ class Server:
         listeners: list[trio.SocketListener],
         task_status: trio.TaskStatus[ServerAddress],
     ) -> None:
+        try:
+            await self._serve_listeners(listeners, task_status)
+        except BaseExceptionGroup as group:
+            single = single_exception(group)
+            raise single from single.__cause__
+
+    async def _serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        task_status: trio.TaskStatus[ServerAddress],
+    ) -> None:
         async with trio.open_nursery() as nursery:
-            for listener in listeners:
-                nursery.start_soon(self._accept_loop, listener, nursery)
+            accepting = trio.CancelScope()
+
+            async def accept_all() -> None:
+                with accepting:
+                    async with trio.open_nursery() as acceptors:
+                        for listener in listeners:
+                            acceptors.start_soon(self._accept_loop, listener, nursery)
+
+            nursery.start_soon(accept_all)
             host, port = listeners[0].socket.getsockname()[:2]
+            for listener in listeners:
+                log.info("listening on %s", _describe(listener.socket.getsockname()))
             task_status.started(ServerAddress(host, port))
             try:
                 await trio.sleep_forever()
             finally:
+                # Reached by cancellation and by KeyboardInterrupt alike: stop the
+                # accept loops before their listeners close under them, then wind down.
+                accepting.cancel()
                 with trio.CancelScope(shield=True):
                     for listener in listeners:
                         await listener.aclose()
@@ -79,6 +103,8 @@ class Server:
         while True:
             try:
                 stream = await listener.accept()
+            except trio.ClosedResourceError:
+                return
             except OSError as exc:
                 # Out of file descriptors and the like: back off instead of spinning.
                 log.warning("accept() failed: %s", exc)
@@ -90,12 +116,13 @@ class Server:
                 continue
             nursery.start_soon(self.handle_stream, stream)
 
-    async def handle_stream(self, stream: trio.SocketStream) -> None:
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one accepted TCP connection (TLS first, when configured)."""
+        sock = getattr(stream, "socket", None)  # None for in-memory streams (tests)
         try:
-            peer = stream.socket.getpeername()
+            peer = sock.getpeername() if sock is not None else None
         except OSError:
-            peer = None
+            peer = None  # already disconnected
         with trio.CancelScope(shield=True) as scope:
             transport: trio.abc.Stream = stream
             if self.ssl_context is not None:
@@ -140,6 +167,11 @@ class Server:
                 self._idle.set()
 
 
+def _describe(sockname: Any) -> str:
+    host, port = sockname[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def prepare_ssl_context(ssl_context: ssl.SSLContext) -> ssl.SSLContext:
     """Make sure the context offers h2 by ALPN (the only protocol served over TLS)."""
     ssl_context.set_alpn_protocols(ALPN_PROTOCOLS)
@@ -180,5 +212,29 @@ async def serve(
             listener.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+    server = Server(handler, config, ssl_context)
+    await server.serve_listeners(listeners, task_status)
+
+
+async def serve_listeners(
+    handler: Handler,
+    listeners: list[trio.SocketListener],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    config: Config | None = None,
+    task_status: trio.TaskStatus[ServerAddress] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Like :func:`serve`, on listening sockets opened by the caller.
+
+    For sockets ``serve()`` would not open itself: with ``SO_REUSEPORT`` so that
+    several processes share a port, inherited from a supervisor, or bound to a
+    particular device.  The listeners are closed when it returns.
+    ``task_status.started()`` reports the address of the first listener.
+    """
+    if not listeners:
+        raise ValueError("serve_listeners() needs at least one listener")
+    config = config or Config()
+    if ssl_context is not None:
+        prepare_ssl_context(ssl_context)
     server = Server(handler, config, ssl_context)
     await server.serve_listeners(listeners, task_status)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,7 +51,9 @@ class StreamIO(Protocol):
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders: ...
 
-    async def push(
+    async def wait_send_window(self, stream_id: int) -> int: ...
+
+    def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None: ...
 
@@ -64,12 +66,19 @@ class _Response(enum.Enum):
 
 
 class PushedResponse:
-    """The response a push promises: status, headers and body."""
+    """The response a push promises: status, headers and body, or a handler that answers."""
 
-    def __init__(self, status: int, headers: RawHeaders, body: Body) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: RawHeaders,
+        body: Body,
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.handler = handler
 
 
 class Stream:
@@ -110,6 +119,8 @@ class Stream:
         self.protocol = decode(pseudo[b":protocol"]) if b":protocol" in pseudo else None
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
+        #: The request's pseudo-header fields as bytes, in the order received.
+        self.raw_pseudo_headers: RawHeaders = list(pseudo.items())
         #: The request's header fields as str pairs, in order, repeats kept.
         self.headers: list[tuple[str, str]] = [(decode(n), decode(v)) for n, v in raw_headers]
         if not self.authority:
@@ -226,6 +237,11 @@ class Stream:
         total = sum(n for _, n in self._inbound)
         self._inbound.clear()
         return total
+
+    @property
+    def reset_code(self) -> int | None:
+        """The RST_STREAM error code once either side reset the stream, else None."""
+        return self._reset_code
 
     @property
     def request_complete(self) -> bool:
@@ -400,6 +416,7 @@ class Stream:
         status: int = 200,
         headers: HeaderList = (),
         body: Body = b"",
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
     ) -> Stream | None:
         """Push a response the client did not ask for yet (PUSH_PROMISE).
 
@@ -420,6 +437,37 @@ class Stream:
         SETTINGS_MAX_CONCURRENT_STREAMS leaves no room for another stream from the
         server, or the connection is closing (GOAWAY).  A skipped push is not an
         error: the client asks for the resource itself when it needs it.
+
+        When ``handler`` is given, the pushed stream runs ``await handler(pushed)``
+        in its task instead of answering with ``status``, ``headers`` and ``body``.
+        """
+        pushed = self.push_nowait(
+            path,
+            method=method,
+            request_headers=request_headers,
+            status=status,
+            headers=headers,
+            body=body,
+            handler=handler,
+        )
+        await trio.lowlevel.checkpoint()
+        return pushed
+
+    def push_nowait(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        request_headers: HeaderList = (),
+        status: int = 200,
+        headers: HeaderList = (),
+        body: Body = b"",
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
+    ) -> Stream | None:
+        """Like :meth:`push`, but synchronous: the PUSH_PROMISE is queued at once.
+
+        For callers that cannot await (callback-style APIs) and need the promised
+        stream id right away; the pushed response is served by its own task.
         """
         if method not in ("GET", "HEAD"):
             raise LocalProtocolError(f"only GET and HEAD can be pushed, not {method!r}")
@@ -439,8 +487,20 @@ class Stream:
             *check_headers(request_headers),
         ]
         _body.check(body)
-        response = PushedResponse(status, check_headers(headers), body)
-        return await self._io.push(self, raw_request, response)
+        response = PushedResponse(status, check_headers(headers), body, handler)
+        return self._io.push_nowait(self, raw_request, response)
+
+    async def wait_send_window(self) -> int:
+        """Wait until the peer's flow-control windows let response data go.
+
+        Returns how many bytes may be sent now without waiting: the smaller of the
+        stream's and the connection's windows, capped at the peer's largest frame.
+        For producers that must size their chunks to the window (pull-style body
+        generators); :meth:`ResponseBody.send` waits for credit by itself.  Raises
+        :class:`StreamReset` if the stream is reset, or the peer gives no credit within
+        ``Config.send_timeout``.
+        """
+        return await self._io.wait_send_window(self.stream_id)
 
     async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""

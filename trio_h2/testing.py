@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -31,11 +30,12 @@ from h2.errors import ErrorCodes
 
 from ._config import Config
 from ._connection import Handler
-from ._errors import ConnectionClosed, StreamReset
+from ._errors import ConnectionClosed, StreamReset, single_exception
+from ._h2patch import H2Connection
 from ._headers import decode
 from ._server import Server
 
-__all__ = ["Client", "Response", "StreamingResponse", "connect"]
+__all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
 
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 
@@ -124,8 +124,6 @@ class StreamingResponse:
             if state.chunks:
                 data, length = state.chunks.pop(0)
                 self._client._acknowledge(state.response.stream_id, length)
-                # The WINDOW_UPDATE must leave now: a server at a closed window
-                # sends nothing that would make the reader flush it.
                 await self._client._send()
                 state.response.body += data
                 if data:
@@ -150,9 +148,7 @@ class Client:
         max_frame_size: int = 16_384,
     ) -> None:
         self.transport = transport
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
+        self.h2 = H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -161,7 +157,6 @@ class Client:
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
             },
         )
-        # h2 took its inbound frame limit from the default settings it was built with.
         self.h2.max_inbound_frame_size = max_frame_size
         self._streams: dict[int, _ClientStream] = {}
         self._window_changed = trio.Event()
@@ -169,10 +164,15 @@ class Client:
         self._closed: BaseException | None = None
         #: The GOAWAY the server sent, as the h2 event, once it came.
         self.goaway: h2.events.ConnectionTerminated | None = None
+        #: Set when a GOAWAY arrives (or the connection closes).
+        self.goaway_received = trio.Event()
         #: Set when the server closed the connection.
         self.connection_closed = trio.Event()
         #: The server's SETTINGS, once received.
         self.settings_received = trio.Event()
+        #: Payloads of the PING acknowledgements received, in order.
+        self.ping_acks: list[bytes] = []
+        self._ping_acked = trio.Event()
 
     # ----------------------------------------------------------------- plumbing
 
@@ -221,6 +221,8 @@ class Client:
                 state.done.set()
                 state.touch()
             self._window_changed.set()
+            self._ping_acked.set()
+            self.goaway_received.set()
             self.connection_closed.set()
 
     def _dispatch(self, event: h2.events.Event) -> None:
@@ -233,6 +235,11 @@ class Client:
             self._wake_senders()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
+            self.goaway_received.set()
+        elif isinstance(event, h2.events.PingAckReceived):
+            self.ping_acks.append(event.ping_data or b"")
+            self._ping_acked.set()
+            self._ping_acked = trio.Event()
         elif isinstance(event, h2.events.PushedStreamReceived):
             parent = self._streams.get(event.parent_stream_id or 0)
             pushed = Response(
@@ -430,7 +437,7 @@ class Client:
                 yield StreamingResponse(self, state)
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            single = _single(group)
+            single = single_exception(group)
             raise single from single.__cause__
 
     async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
@@ -457,10 +464,15 @@ class Client:
         await state.done.wait()
         return state.response
 
-    async def ping(self, data: bytes = b"trio_h2!") -> None:
-        """Send a PING."""
+    async def ping(self, data: bytes = b"trio_h2!") -> bytes:
+        """Send a PING and wait for its acknowledgement; returns the echoed payload."""
+        acked = self._ping_acked
         self.h2.ping(data)
         await self._send()
+        await acked.wait()
+        if self._closed is not None and not self.ping_acks:
+            raise ConnectionClosed("the connection closed before the PING was answered")
+        return self.ping_acks[-1]
 
     async def aclose(self) -> None:
         """Say GOAWAY and close the connection."""
@@ -471,6 +483,27 @@ class Client:
             except (ConnectionClosed, h2.exceptions.ProtocolError):
                 pass
         await self.transport.aclose()
+
+
+@asynccontextmanager
+async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncIterator[Client]:
+    """A :class:`Client` on an established transport, e.g. ``trio.open_tcp_stream(...)``.
+
+    ``settings`` are the keyword arguments of :class:`Client` (``enable_push``,
+    ``initial_window_size``, ``max_frame_size``).
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            client = Client(transport, **settings)
+            await client._start(nursery)
+            try:
+                yield client
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        single = single_exception(group)
+        raise single from single.__cause__
 
 
 @asynccontextmanager
@@ -492,25 +525,14 @@ async def connect(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server.serve_transport, server_stream, client_address)
-            client = Client(
+            async with open_client(
                 client_stream,
                 enable_push=enable_push,
                 initial_window_size=initial_window_size,
                 max_frame_size=max_frame_size,
-            )
-            await client._start(nursery)
-            try:
+            ) as client:
                 yield client
-            finally:
-                await client.aclose()
-                nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        single = _single(group)
+        single = single_exception(group)
         raise single from single.__cause__
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # A test's own exception should reach it as itself, not wrapped by our nursery.
-    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-        group = group.exceptions[0]  # type: ignore[assignment]
-    return group

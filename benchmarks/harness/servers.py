@@ -1,0 +1,274 @@
+"""The servers under test: how each is started and stopped, and how much memory it took."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .environment import Environment
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+Command = Callable[[Environment, int, bool], list[str]]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    id: str
+    label: str
+    #: argv that serves on (environment, port, tls).
+    command: Command
+    #: None if the server can run here, else why not.
+    check: Callable[[Environment], str | None]
+    #: Workload ids this server runs; None for all.
+    only: tuple[str, ...] | None = None
+    #: Whether server and h2load are pinned to a core each.
+    pinned: bool = True
+
+    def runs(self, workload_id: str) -> bool:
+        return self.only is None or workload_id in self.only
+
+
+class ServerStartError(Exception):
+    """The server exited, or did not listen, before it could be measured."""
+
+
+def _tls_args(env: Environment, tls: bool, cert_flag: str, key_flag: str) -> list[str]:
+    if not tls:
+        return []
+    return [cert_flag, str(env.fixtures.certfile), key_flag, str(env.fixtures.keyfile)]
+
+
+def _trio_h2(env: Environment, port: int, tls: bool) -> list[str]:
+    app = str(env.apps_dir / "trio_h2_app.py")
+    tls_args = _tls_args(env, tls, "--certfile", "--keyfile")
+    return [env.python, app, "--host", HOST, "--port", str(port), *tls_args]
+
+
+def _trio_h2_workers(workers: int) -> Command:
+    def command(env: Environment, port: int, tls: bool) -> list[str]:
+        return [
+            env.python, "-m", "trio_h2", "--host", HOST, "--port", str(port),
+            "--workers", str(workers), "trio_h2_app:handler",
+        ]  # fmt: skip
+
+    return command
+
+
+def _hypercorn(worker_class: str) -> Command:
+    def command(env: Environment, port: int, tls: bool) -> list[str]:
+        # --workers 0 serves in the main process, as the other Python servers do.
+        return [
+            env.python, "-m", "hypercorn", "--worker-class", worker_class, "--workers", "0",
+            "--config", str(env.fixtures.hypercorn_config), "--bind", f"{HOST}:{port}",
+            *_tls_args(env, tls, "--certfile", "--keyfile"), "asgi_app:app",
+        ]  # fmt: skip
+
+    return command
+
+
+def _granian(env: Environment, port: int, tls: bool) -> list[str]:
+    return [
+        env.python, "-m", "granian", "--interface", "asgi", "--http", "2", "--workers", "1",
+        "--host", HOST, "--port", str(port), "--log-level", "warning",
+        *_tls_args(env, tls, "--ssl-certificate", "--ssl-keyfile"), "asgi_app:app",
+    ]  # fmt: skip
+
+
+def _nghttpd(env: Environment, port: int, tls: bool) -> list[str]:
+    # Stream and connection windows as trio_h2's defaults (1 MiB, 4 MiB), not 64 KiB.
+    argv = ["nghttpd", "--htdocs", str(env.fixtures.docroot), "-w", "20", "-W", "22"]
+    if tls:
+        return [*argv, str(port), str(env.fixtures.keyfile), str(env.fixtures.certfile)]
+    return [*argv, "--no-tls", str(port)]
+
+
+def _python_check(code: str, missing: str) -> Callable[[Environment], str | None]:
+    def check(env: Environment) -> str | None:
+        reason = env.python_ok(code)
+        return None if reason is None else f"{missing} ({reason})"
+
+    return check
+
+
+def _nghttpd_check(env: Environment) -> str | None:
+    return None if shutil.which("nghttpd") else "nghttpd is not installed"
+
+
+def _workers_check(env: Environment) -> str | None:
+    """The extra row runs once ``python -m trio_h2`` has ``--workers``."""
+    try:
+        done = subprocess.run(
+            [env.python, "-m", "trio_h2", "--help"],
+            env=env.server_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"python -m trio_h2 --help: {exc}"
+    return None if "--workers" in done.stdout else "python -m trio_h2 has no --workers yet"
+
+
+def server_specs(workers: int) -> list[ServerSpec]:
+    """Every server, in the order each round runs them; Hypercorn (trio) is the baseline."""
+    trio_h2_check = _python_check("import trio_h2; trio_h2.serve", "no trio_h2.serve")
+    return [
+        ServerSpec("trio_h2", "trio_h2", _trio_h2, trio_h2_check),
+        ServerSpec(
+            "hypercorn-trio",
+            "Hypercorn (trio)",
+            _hypercorn("trio"),
+            _python_check("import hypercorn.trio", "Hypercorn is not installed"),
+        ),
+        ServerSpec(
+            "hypercorn-asyncio",
+            "Hypercorn (asyncio)",
+            _hypercorn("asyncio"),
+            _python_check("import hypercorn.asyncio", "Hypercorn is not installed"),
+        ),
+        ServerSpec(
+            "granian",
+            "Granian",
+            _granian,
+            _python_check("import granian", "Granian is not installed"),
+        ),
+        ServerSpec("nghttpd", "nghttpd (C)", _nghttpd, _nghttpd_check),
+        ServerSpec(
+            "trio_h2-workers",
+            f"trio_h2 --workers {workers}",
+            _trio_h2_workers(workers),
+            _workers_check,
+            only=("W1",),
+            pinned=False,
+        ),
+    ]
+
+
+BASELINE = "hypercorn-trio"
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def peak_rss_kib(self) -> int | None:
+        """Peak resident memory (VmHWM), summed over the server's processes."""
+        total = 0
+        for pid in _process_tree(self.process.pid):
+            total += _vm_hwm_kib(pid) or 0
+        return total or None
+
+
+@contextlib.contextmanager
+def running(
+    spec: ServerSpec, env: Environment, *, tls: bool, log_path: Path
+) -> Iterator[RunningServer]:
+    """Start ``spec`` on a free port, yield once it listens, then stop it and its children."""
+    port = _free_port()
+    argv = [*env.server_prefix(spec.pinned), *spec.command(env, port, tls)]
+    with log_path.open("wb") as log:
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=env.apps_dir,
+                env=env.server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ServerStartError(f"could not start: {exc}") from None
+    try:
+        _wait_listening(process, port, log_path)
+        yield RunningServer(process, port)
+    finally:
+        _stop(process)
+
+
+def log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return " | ".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_listening(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"exited with status {process.returncode}: {log_tail(log_path)}"
+            )
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerStartError(f"not listening after {START_TIMEOUT:.0f} s: {log_tail(log_path)}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the server's process group (it runs in a session of its own), then SIGKILL."""
+    for sig, wait in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # Children that outlived the leader (a worker still shutting down) go too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        status = Path("/proc", str(pid), "status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None

@@ -1,0 +1,47 @@
+"""Helpers shared by the tests: a server on a real socket, real-client lookup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+
+import trio_h2
+
+#: In CI every real client must be present: a missing one fails instead of skipping.
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_tool(name: str) -> str:
+    """The path of an external client, or skip the test (fail in CI) without it."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed; .ci/run installs it")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@asynccontextmanager
+async def running_server(handler: Any, **kwargs: Any) -> AsyncIterator[trio_h2.ServerAddress]:
+    """Serve ``handler`` on a free loopback port for the body of the block.
+
+    Keyword arguments go to :func:`trio_h2.serve` (``host``, ``ssl_context``,
+    ``config``).  Leaving the block cancels the server (a graceful shutdown).
+    """
+    host = kwargs.pop("host", "127.0.0.1")
+    async with trio.open_nursery() as nursery:
+
+        async def run(task_status: trio.TaskStatus[trio_h2.ServerAddress]) -> None:
+            await trio_h2.serve(handler, host, 0, task_status=task_status, **kwargs)
+
+        address = await nursery.start(run)
+        try:
+            yield address
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,480 @@
+"""``python -m trio_h2`` as a real process, reached with curl and with the test client over TCP.
+
+Every test waits for what the command prints ("Serving ...", "shutting down"), never
+for time to pass; the timeouts only bound a test that would otherwise hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+import trio_h2
+from tests.support import require_tool
+from trio_h2.testing import connect, open_client
+
+pytestmark = pytest.mark.interop
+
+REPO = Path(__file__).resolve().parent.parent
+SERVING = re.compile(
+    r"^Serving (?P<what>.+) on (?P<scheme>https?)://(?P<host>[^ ]+):(?P<port>\d+)"
+)
+
+APP = textwrap.dedent(
+    """
+    import trio_h2
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        if stream.path == "/echo":
+            # Answers at once, then echoes the upload until it ends.
+            async with stream.start_response(200, [("content-type", "text/plain")]) as body:
+                await body.send(b"started\\n")
+                async for chunk in stream:
+                    await body.send(chunk)
+            return
+        await stream.respond(200, [("content-type", "text/plain")], b"from app\\n")
+
+    not_callable = 42
+
+    def not_async(stream):
+        pass
+    """
+)
+
+
+class Output:
+    """The lines a process writes to one pipe, as they come."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._changed = trio.Event()
+
+    async def pump(self, pipe: trio.abc.ReceiveStream) -> None:
+        pending = b""
+        async for data in pipe:
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            self.lines += [line.decode("utf-8", "replace") for line in complete]
+            self._changed.set()
+            self._changed = trio.Event()
+        if pending:
+            self.lines.append(pending.decode("utf-8", "replace"))
+        self._changed.set()
+
+    async def wait_for(self, pattern: str | re.Pattern[str], count: int = 1) -> re.Match[str]:
+        """The ``count``-th line matching ``pattern``, waiting for it to be written."""
+        seen = 0
+        with trio.fail_after(60):
+            while True:
+                for line in self.lines[seen:]:
+                    match = re.search(pattern, line)
+                    if match:
+                        count -= 1
+                        if count == 0:
+                            return match
+                seen = len(self.lines)
+                await self._changed.wait()
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Running:
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.stdout = Output()
+        self.stderr = Output()
+        self.scheme = ""
+        self.host = ""
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    async def wait_serving(self) -> re.Match[str]:
+        match = await self.stdout.wait_for(SERVING)
+        self.scheme, self.host, self.port = match["scheme"], match["host"], int(match["port"])
+        return match
+
+    async def stop(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
+        with trio.fail_after(60):
+            return await self.process.wait()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+@asynccontextmanager
+async def cli(*args: str, cwd: Path) -> AsyncIterator[Running]:
+    """``python -m trio_h2 --port 0 *args`` running in ``cwd``; killed if still up at the end."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_h2", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=_env(),
+    )
+    running = Running(process)
+    async with trio.open_nursery() as nursery:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        nursery.start_soon(running.stdout.pump, process.stdout)
+        nursery.start_soon(running.stderr.pump, process.stderr)
+        try:
+            yield running
+        finally:
+            if process.returncode is None:
+                process.kill()
+            with trio.move_on_after(30):
+                await process.wait()
+
+
+async def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """The command run to its end (for the ones that exit at once)."""
+    with trio.fail_after(60):
+        return await trio.run_process(
+            [sys.executable, "-m", "trio_h2", *args],
+            cwd=cwd,
+            env=_env(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def curl(*args: str) -> tuple[str, str]:
+    """curl's output and its ``-w`` line: ``(body, "<status> <http version>")``."""
+    tool = require_tool("curl")
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            [tool, "-s", "--max-time", "30", "-w", "\n%{http_code} %{http_version}", *args],
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    body, _, status = result.stdout.decode().rpartition("\n")
+    return body, status
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello from a file\n")
+    (root / "sub").mkdir()
+    (root / "app.py").write_text(APP)
+    return root
+
+
+async def test_serves_the_current_directory(site: Path) -> None:
+    async with cli(cwd=site) as server:
+        match = await server.wait_serving()
+        assert match["what"] == str(site)
+        assert server.url.startswith("http://127.0.0.1:")
+        assert f"curl --http2-prior-knowledge {server.url}/" in server.stdout.lines[-1]
+
+        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        assert (body, status) == ("hello from a file\n", "200 2")
+        body, status = await curl("--http2-prior-knowledge", server.url + "/")
+        assert status == "200 2"
+        assert '<a href="hello.txt">hello.txt</a>' in body
+        assert '<a href="sub/">sub/</a>' in body
+        _, status = await curl("--http2-prior-knowledge", server.url + "/missing")
+        assert status == "404 2"
+
+        # One access-log line per request, on stderr.
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /hello\.txt HTTP/2" 200$')
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET / HTTP/2" 200$')
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /missing HTTP/2" 404$')
+        assert await server.stop() == 0
+
+
+async def test_directory_option_and_no_access_log(site: Path, tmp_path: Path) -> None:
+    async with cli("--directory", str(site / "sub"), "--no-access-log", cwd=tmp_path) as server:
+        match = await server.wait_serving()
+        assert match["what"] == str(site / "sub")
+        _, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        assert status == "404 2"
+        assert await server.stop() == 0
+    assert "HTTP/2" not in server.stderr.text
+
+
+async def test_tls_development_certificate(site: Path) -> None:
+    async with cli("--tls", cwd=site) as server:
+        await server.wait_serving()
+        assert server.url.startswith("https://127.0.0.1:")
+        ca_path = re.search(r"--cacert (\S+)", server.stdout.lines[-1])
+        assert ca_path is not None
+        ca = Path(ca_path[1])
+        assert ca.is_file()
+
+        body, status = await curl("--cacert", str(ca), server.url + "/hello.txt")
+        assert (body, status) == ("hello from a file\n", "200 2")
+        # Verified by name as well as by address, and h2 chosen by ALPN.
+        tool = require_tool("curl")
+        with trio.fail_after(60):
+            verbose = await trio.run_process(
+                [tool, "-sv", "--cacert", str(ca), f"https://localhost:{server.port}/"],
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+        assert re.search(rb"ALPN[:,] server accepted (to use )?h2", verbose.stderr)
+        assert b"hello.txt" in verbose.stdout
+        assert await server.stop(signal.SIGTERM) == 0
+    # The throwaway CA goes away with the server.
+    assert not ca.exists()
+
+
+async def test_certfile_and_keyfile(site: Path, tmp_path: Path) -> None:
+    import trustme
+
+    authority = trustme.CA()
+    leaf = authority.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    args = ("--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem"))
+    async with cli(*args, cwd=site) as server:
+        await server.wait_serving()
+        assert server.scheme == "https"
+        body, status = await curl("--cacert", str(tmp_path / "ca.pem"), server.url + "/hello.txt")
+        assert (body, status) == ("hello from a file\n", "200 2")
+        assert await server.stop() == 0
+
+
+async def test_module_handler(site: Path) -> None:
+    async with cli("app:handler", cwd=site) as server:
+        match = await server.wait_serving()
+        assert match["what"] == "app:handler"
+        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        assert (body, status) == ("from app\n", "200 2")
+        assert await server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module:handler", "cannot import 'no_such_module'"),
+        ("app:missing", "module 'app' has no attribute 'missing'"),
+        ("app:not_callable", "'app:not_callable' is not callable"),
+        ("app:not_async", "'app:not_async' is not an async function"),
+        ("app", "'app' is not MODULE:HANDLER"),
+    ],
+)
+async def test_bad_handler_is_a_clear_error(site: Path, spec: str, message: str) -> None:
+    result = await run_cli(spec, cwd=site)
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+    assert result.stdout == b""
+
+
+async def test_address_in_use_is_a_clear_error(site: Path) -> None:
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for extra in ((), ("--workers", "2")):
+            result = await run_cli("--port", str(port), *extra, cwd=site)
+            assert result.returncode == 1
+            assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
+            assert b"Traceback" not in result.stderr
+
+
+async def test_help_documents_every_option(site: Path) -> None:
+    result = await run_cli("--help", cwd=site)
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for option in (
+        "MODULE:HANDLER",
+        "--host",
+        "--port",
+        "--directory",
+        "--tls",
+        "--certfile",
+        "--keyfile",
+        "--workers",
+        "--grace",
+        "--log-level",
+        "--access-log",
+        "--version",
+    ):
+        assert option in text
+
+
+async def test_sigint_lets_the_request_in_flight_finish(site: Path) -> None:
+    release = trio.Event()
+
+    async def upload() -> AsyncIterator[bytes]:
+        yield b"before the signal, "
+        await release.wait()
+        yield b"after the signal"
+
+    async with cli("app:handler", "--grace", "30", cwd=site) as server:
+        await server.wait_serving()
+        transport = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with (
+            open_client(transport) as client,
+            client.stream("POST", "/echo", body=upload()) as response,
+        ):
+            assert response.status == 200
+            chunks = response.aiter_bytes()
+            assert await chunks.__anext__() == b"started\n"
+            # The handler is running and the upload is open: now stop the server.
+            server.process.send_signal(signal.SIGINT)
+            await server.stderr.wait_for("SIGINT: shutting down")
+            await client.goaway_received.wait()
+            release.set()
+            rest = b"".join([chunk async for chunk in chunks])
+        assert rest == b"before the signal, after the signal"
+        assert client.goaway is not None
+        assert client.goaway.error_code == 0
+        with trio.fail_after(60):
+            assert await server.process.wait() == 0
+    assert re.search(r'"POST /echo HTTP/2" 200', server.stderr.text)
+
+
+async def test_second_signal_stops_at_once(site: Path) -> None:
+    async def endless_upload() -> AsyncIterator[bytes]:
+        yield b"never ends"
+        await trio.sleep_forever()
+
+    async with cli("app:handler", "--tls", "--grace", "600", cwd=site) as server:
+        await server.wait_serving()
+        ca_path = re.search(r"--cacert (\S+)", server.stdout.lines[-1])
+        assert ca_path is not None
+        context = ssl.create_default_context(cafile=ca_path[1])
+        context.set_alpn_protocols(["h2"])
+        transport = await trio.open_ssl_over_tcp_stream(
+            "127.0.0.1", server.port, ssl_context=context
+        )
+        async with (
+            open_client(transport) as client,
+            client.stream("POST", "/echo", body=endless_upload()) as response,
+        ):
+            chunks = response.aiter_bytes()
+            assert await chunks.__anext__() == b"started\n"
+            await chunks.aclose()
+            server.process.send_signal(signal.SIGINT)
+            await server.stderr.wait_for("SIGINT: shutting down")
+            # The request would hold the shutdown for ten minutes.
+            assert await server.stop(signal.SIGINT) == 1
+            await server.stderr.wait_for("SIGINT: stopping now")
+    assert not Path(ca_path[1]).exists()
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+async def _wait_gone(pidfd: int) -> None:
+    with trio.fail_after(60):
+        await trio.lowlevel.wait_readable(pidfd)
+
+
+async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
+    async with cli("--workers", "2", cwd=site) as server:
+        match = await server.wait_serving()
+        assert "with 2 workers" in server.stdout.lines[-1]
+        assert match["what"] == str(site)
+        await server.stderr.wait_for(r"worker \d+ serving", count=2)
+        pids = {int(m) for m in re.findall(r"worker (\d+) serving", server.stderr.text)}
+        assert len(pids) == 2
+        assert server.process.pid not in pids
+        pidfds = [fd for fd in map(_pidfd, pids) if fd is not None]
+        try:
+            for _ in range(4):
+                body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+                assert (body, status) == ("hello from a file\n", "200 2")
+            # Each line of the access log names the worker that served it.
+            await server.stderr.wait_for(r'"GET /hello.txt HTTP/2" 200', count=4)
+            served_by = re.findall(r"\[(\d+)\] 127\.0\.0\.1 ", server.stderr.text)
+            assert len(served_by) == 4
+            assert {int(pid) for pid in served_by} <= pids
+            assert await server.stop() == 0
+            for fd in pidfds:
+                await _wait_gone(fd)
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+    assert "shutting down" in server.stderr.text
+
+
+async def test_workers_do_not_outlive_their_supervisor(site: Path) -> None:
+    if not hasattr(os, "pidfd_open"):
+        pytest.skip("needs os.pidfd_open to wait for processes that are not children")
+    async with cli("--workers", "2", cwd=site) as server:
+        await server.wait_serving()
+        await server.stderr.wait_for(r"worker \d+ serving", count=2)
+        pids = {int(m) for m in re.findall(r"worker (\d+) serving", server.stderr.text)}
+        pidfds = [fd for fd in map(_pidfd, pids) if fd is not None]
+        assert len(pidfds) == 2
+        try:
+            server.process.kill()
+            await server.process.wait()
+            for fd in pidfds:
+                await _wait_gone(fd)
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+
+
+async def test_a_worker_that_dies_stops_the_others(site: Path) -> None:
+    async with cli("--workers", "2", cwd=site) as server:
+        await server.wait_serving()
+        await server.stderr.wait_for(r"worker \d+ serving", count=2)
+        first, second = (int(m) for m in re.findall(r"worker (\d+) serving", server.stderr.text))
+        pidfd = _pidfd(second)
+        try:
+            os.kill(first, signal.SIGKILL)
+            with trio.fail_after(60):
+                assert await server.process.wait() == 1
+            if pidfd is not None:
+                await _wait_gone(pidfd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        await server.stderr.wait_for(rf"worker {first} exited with code -9; stopping the others")
+
+
+async def test_access_line_even_when_the_client_hangs_up_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    finished = trio.Event()
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        try:
+            await stream.respond(200, [], b"done")
+            await trio.sleep_forever()  # still busy when the client goes away
+        finally:
+            finished.set()
+
+    caplog.set_level(logging.INFO, logger="trio_h2.access")
+    async with connect(handler) as client:
+        response = await client.get("/late")
+        assert response.body == b"done"
+        await client.transport.aclose()  # hang up, while the handler still runs
+        with trio.fail_after(10):
+            await finished.wait()
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_h2.access"]
+    assert lines == ['127.0.0.1 "GET /late HTTP/2" 200']

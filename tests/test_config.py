@@ -1,0 +1,64 @@
+"""Config: defaults and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from trio_h2 import Config
+
+
+def test_defaults_are_safe() -> None:
+    config = Config()
+    assert config.max_concurrent_streams == 100
+    assert config.initial_window_size >= 65_535
+    assert config.max_frame_size == 16_384
+    assert 0 < config.idle_timeout < 3600
+    assert 0 < config.handshake_timeout <= 60
+    assert config.max_request_body_size > 0
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().idle_timeout = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_concurrent_streams", 0),
+        ("max_concurrent_streams", -1),
+        ("max_concurrent_streams", 1.5),
+        ("max_concurrent_streams", True),
+        ("initial_window_size", 2**31),
+        ("initial_window_size", 1000),
+        ("initial_connection_window_size", 2**31),
+        ("max_frame_size", 16_383),
+        ("max_frame_size", 2**24),
+        ("max_header_list_size", 10),
+        ("header_table_size", -1),
+        ("max_request_body_size", -1),
+        ("idle_timeout", 0),
+        ("idle_timeout", -5),
+        ("idle_timeout", float("nan")),
+        ("handshake_timeout", "10"),
+        ("graceful_shutdown_timeout", 0),
+        ("send_timeout", 0),
+        ("max_connections", 0),
+        ("max_outbound_buffer", 100),
+        ("server_header", "bad\nvalue"),
+        ("server_header", 5),
+        ("date_header", "yes"),
+    ],
+)
+def test_invalid_values_name_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"Config\.{field}"):
+        Config(**{field: value})  # type: ignore[arg-type]
+
+
+def test_replace_validates() -> None:
+    config = Config().replace(idle_timeout=5)
+    assert config.idle_timeout == 5
+    with pytest.raises(ValueError, match="idle_timeout"):
+        Config().replace(idle_timeout=-1)

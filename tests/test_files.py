@@ -1,0 +1,340 @@
+"""serve_directory(): static files in memory, including every way out of the root we know."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from email.utils import formatdate
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote
+
+import pytest
+import trio
+import trio.testing
+from h2.errors import ErrorCodes
+
+import trio_h2
+from trio_h2 import _files
+from trio_h2._files import _Reply, _split_target
+from trio_h2.testing import connect
+
+EVIL_NAME = '<img src=x onerror="alert(1)">&\'.txt'
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A served root, with a secret next to it (outside) that must never leak."""
+    (tmp_path / "secret.txt").write_text("TOP SECRET\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello\n")
+    (root / "empty.txt").write_text("")
+    (root / "page.html").write_text("<p>page</p>")
+    (root / "style.css").write_text("p {}")
+    (root / "data.json").write_text("{}")
+    (root / "blob.unknownext").write_bytes(b"\x00\x01")
+    (root / "archive.tar.gz").write_bytes(b"\x1f\x8b")
+    (root / "with space é.txt").write_text("spaced\n")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("<h1>docs</h1>")
+    (docs / "guide.txt").write_text("guide\n")
+    listed = root / "listed"
+    listed.mkdir()
+    (listed / "b.txt").write_text("b")
+    (listed / EVIL_NAME).write_text("x")
+    (listed / "sub").mkdir()
+    return root
+
+
+async def get(
+    root: Path, path: str, method: str = "GET", headers: list[tuple[str, str]] | None = None
+) -> trio_h2.testing.Response:
+    async with connect(trio_h2.serve_directory(root)) as client:
+        return await client.request(method, path, headers or [])
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/hello.txt", "text/plain", b"hello\n"),
+        ("/empty.txt", "text/plain", b""),
+        ("/page.html", "text/html", b"<p>page</p>"),
+        ("/style.css", "text/css", b"p {}"),
+        ("/data.json", "application/json", b"{}"),
+        ("/blob.unknownext", "application/octet-stream", b"\x00\x01"),
+        # A compressed file is what it is, not a content-encoding to undo.
+        ("/archive.tar.gz", "application/gzip", b"\x1f\x8b"),
+    ],
+)
+async def test_files_with_content_type_and_length(
+    site: Path, path: str, content_type: str, body: bytes
+) -> None:
+    response = await get(site, path)
+    assert response.status == 200
+    assert response.header("content-type") == content_type
+    assert response.header("content-length") == str(len(body))
+    assert response.body == body
+    assert response.header("content-encoding") is None
+
+
+async def test_percent_decoding_and_query_ignored(site: Path) -> None:
+    response = await get(site, "/with%20space%20%C3%A9.txt?download=1&x=%2e%2e")
+    assert (response.status, response.body) == (200, b"spaced\n")
+    response = await get(site, "/%68ello.txt")
+    assert (response.status, response.body) == (200, b"hello\n")
+
+
+async def test_index_html_for_a_directory(site: Path) -> None:
+    response = await get(site, "/docs/")
+    assert response.status == 200
+    assert response.header("content-type") == "text/html"
+    assert response.body == b"<h1>docs</h1>"
+
+
+async def test_directory_without_slash_redirects(site: Path) -> None:
+    response = await get(site, "/docs?page=2")
+    assert response.status == 301
+    assert response.header("location") == "/docs/?page=2"
+    assert response.header("content-length") == "0"
+
+
+async def test_redirect_never_leaves_the_site(site: Path) -> None:
+    # "//docs" would be a scheme-relative URL pointing at a host named "docs".
+    response = await get(site, "//docs")
+    assert response.status == 301
+    assert response.header("location") == "/docs/"
+
+
+async def test_listing_is_html_with_escaped_names(site: Path) -> None:
+    response = await get(site, "/listed/")
+    assert response.status == 200
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert response.header("content-length") == str(len(response.body))
+    text = response.text
+    assert "<img" not in text
+    assert f">{html.escape(EVIL_NAME)}</a>" in text
+    assert f'href="{quote(EVIL_NAME, safe="")}"' in text
+    assert '<a href="b.txt">b.txt</a>' in text
+    assert '<a href="sub/">sub/</a>' in text
+    assert '<a href="../">../</a>' in text
+    # Directories first, then files, each sorted.
+    assert text.index("sub/") < text.index("b.txt")
+    # The listed names can be fetched back by their links.
+    href = re.search(r'href="(%3Cimg[^"]+)"', text)
+    assert href is not None
+    fetched = await get(site, "/listed/" + html.unescape(href.group(1)))
+    assert (fetched.status, fetched.body) == (200, b"x")
+
+
+async def test_root_listing_has_no_parent_link(site: Path) -> None:
+    response = await get(site, "/")
+    assert response.status == 200
+    assert "../" not in response.text
+    assert '<a href="docs/">docs/</a>' in response.text
+    assert '<a href="with%20space%20%C3%A9.txt">with space é.txt</a>' in response.text
+
+
+async def test_listing_and_index_can_be_turned_off(site: Path) -> None:
+    handler = trio_h2.serve_directory(site, index=None, listing=False)
+    async with connect(handler) as client:
+        assert (await client.get("/docs/")).status == 404
+        assert (await client.get("/docs/guide.txt")).status == 200
+
+
+async def test_missing_files_are_404(site: Path) -> None:
+    for path in ("/nope.txt", "/docs/nope/", "/hello.txt/", "/hello.txt/x", "/nope/"):
+        response = await get(site, path)
+        assert response.status == 404, path
+        assert response.header("content-length") == str(len(response.body))
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+async def test_other_methods_are_405(site: Path, method: str) -> None:
+    response = await get(site, "/hello.txt", method)
+    assert response.status == 405
+    assert response.header("allow") == "GET, HEAD"
+
+
+async def test_head_has_headers_and_no_body(site: Path) -> None:
+    get_response = await get(site, "/hello.txt")
+    head_response = await get(site, "/hello.txt", "HEAD")
+    assert head_response.status == 200
+    assert head_response.body == b""
+    assert head_response.header("content-length") == "6"
+    for name in ("content-type", "etag", "last-modified"):
+        assert head_response.header(name) == get_response.header(name)
+    listing = await get(site, "/listed/", "HEAD")
+    assert listing.status == 200
+    assert listing.body == b""
+    assert int(listing.header("content-length") or 0) > 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../secret.txt",
+        "/docs/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/.%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/..%2Fsecret.txt",
+        "/docs/..%2f..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/..\\secret.txt",
+        "/..%5csecret.txt",
+        "//../secret.txt",
+        "/./../secret.txt",
+        "/%252e%252e/secret.txt",
+        "/link-out",
+        "/link-out/secret.txt",
+        "/dir-link-out/secret.txt",
+        "/" + str(Path(__file__).resolve()),
+        "//" + str(Path(__file__).resolve()),
+        "/%2f" + "%2f".join(Path(__file__).resolve().parts[1:]),
+    ],
+)
+async def test_traversal_never_reaches_outside(site: Path, path: str) -> None:
+    (site / "link-out").symlink_to(site.parent / "secret.txt")
+    (site / "dir-link-out").symlink_to(site.parent)
+    response = await get(site, path)
+    assert response.status in (400, 404), path
+    assert b"SECRET" not in response.body
+    assert b"import" not in response.body
+
+
+@pytest.mark.parametrize("path", ["/hello.txt%00", "/hello.txt%00.png", "/%00/x"])
+async def test_nul_byte_is_400(site: Path, path: str) -> None:
+    response = await get(site, path)
+    assert response.status == 400
+
+
+async def test_relative_target_is_refused(site: Path) -> None:
+    # RFC 9113 §8.3.1: such a request is malformed, so the server resets it before
+    # any handler runs; the file handler refuses it too, should it ever get one.
+    with pytest.raises(trio_h2.StreamReset) as info:
+        await get(site, "hello.txt")
+    assert info.value.error_code == ErrorCodes.PROTOCOL_ERROR
+    reply = _split_target("hello.txt", False)
+    assert isinstance(reply, _Reply)
+    assert reply.status == 400
+
+
+async def test_symlinks_inside_the_root_are_followed(site: Path) -> None:
+    (site / "alias.txt").symlink_to(site / "hello.txt")
+    (site / "alias-dir").symlink_to(site / "docs")
+    response = await get(site, "/alias.txt")
+    assert (response.status, response.body) == (200, b"hello\n")
+    response = await get(site, "/alias-dir/guide.txt")
+    assert (response.status, response.body) == (200, b"guide\n")
+
+
+async def test_special_files_are_not_served(site: Path) -> None:
+    os.mkfifo(site / "fifo")
+    response = await get(site, "/fifo")
+    assert response.status == 404
+
+
+async def test_root_must_be_a_directory(site: Path) -> None:
+    with pytest.raises(ValueError, match="not a directory"):
+        trio_h2.serve_directory(site / "hello.txt")
+
+
+async def test_large_file_is_byte_exact(site: Path) -> None:
+    payload = os.urandom(3 * 1_048_576 + 12_345)
+    (site / "big.bin").write_bytes(payload)
+    response = await get(site, "/big.bin")
+    assert response.status == 200
+    assert response.header("content-length") == str(len(payload))
+    assert response.body == payload
+
+
+async def test_large_file_is_streamed_not_read_whole(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = 4 * 1_048_576
+    (site / "big.bin").write_bytes(b"z" * size)
+    opened: list[IO[bytes]] = []
+    open_regular = _files._open_regular
+
+    def spy(path: str) -> IO[bytes]:
+        opened.append(open_regular(path))
+        return opened[-1]
+
+    monkeypatch.setattr(_files, "_open_regular", spy)
+
+    async with (
+        connect(trio_h2.serve_directory(site)) as client,
+        client.stream("GET", "/big.bin") as response,
+    ):
+        chunks = response.aiter_bytes()
+        first = await chunks.__anext__()
+        # The client holds its window shut: the server stops reading the file.
+        await trio.testing.wait_all_tasks_blocked()
+        (file,) = opened
+        position = file.tell()
+        assert len(first) < position < size
+        received = len(first) + sum([len(chunk) async for chunk in chunks])
+    assert received == size
+    assert file.closed
+
+
+async def test_conditional_requests(site: Path) -> None:
+    first = await get(site, "/hello.txt")
+    etag = first.header("etag")
+    last_modified = first.header("last-modified")
+    assert etag is not None
+    assert last_modified is not None
+    assert etag.startswith('"')
+
+    for condition in (
+        [("if-none-match", etag)],
+        [("if-none-match", f'"other", W/{etag}')],
+        [("if-none-match", "*")],
+        [("if-modified-since", last_modified)],
+        [("if-modified-since", formatdate(2**31, usegmt=True))],
+    ):
+        response = await get(site, "/hello.txt", headers=condition)
+        assert response.status == 304, condition
+        assert response.body == b""
+        assert response.header("etag") == etag
+        assert response.header("content-length") == "6"
+
+    for condition in (
+        [("if-none-match", '"other"')],
+        # If-None-Match wins over If-Modified-Since.
+        [("if-none-match", '"other"'), ("if-modified-since", last_modified)],
+        [("if-modified-since", formatdate(0, usegmt=True))],
+        [("if-modified-since", "not a date")],
+    ):
+        response = await get(site, "/hello.txt", headers=condition)
+        assert (response.status, response.body) == (200, b"hello\n"), condition
+
+    os.utime(site / "hello.txt", ns=(10**18, 10**18))
+    response = await get(site, "/hello.txt", headers=[("if-none-match", etag)])
+    assert response.status == 200
+    assert response.header("etag") != etag
+
+
+async def test_dotfiles_are_hidden_unless_asked_for(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET=1")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[core]")
+    (tmp_path / "visible.txt").write_text("hi")
+    async with connect(trio_h2.serve_directory(tmp_path)) as client:
+        env = await client.get("/.env")
+        git = await client.get("/.git/config")
+        encoded = await client.get("/%2egit/config")
+        listing = await client.get("/")
+    assert (env.status, git.status, encoded.status) == (404, 404, 404)
+    assert b"visible.txt" in listing.body
+    assert b".env" not in listing.body
+    assert b".git" not in listing.body
+    async with connect(trio_h2.serve_directory(tmp_path, dotfiles=True)) as client:
+        env = await client.get("/.env")
+        listing = await client.get("/")
+    assert env.body == b"SECRET=1"
+    assert b".env" in listing.body

@@ -1,0 +1,225 @@
+"""serve() over real sockets: addresses, IPv6, TLS with ALPN, limits and shutdown."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+import trustme
+from h2.errors import ErrorCodes
+
+import trio_h2
+from tests.support import running_server
+from trio_h2.testing import open_client
+
+
+async def hello(stream: trio_h2.Stream) -> None:
+    await stream.respond(200, [("content-type", "text/plain")], b"hello\n")
+
+
+async def test_serve_reports_its_address_and_answers() -> None:
+    async with running_server(hello) as address:
+        assert address.host == "127.0.0.1"
+        assert address.port > 0
+        host, port = address
+        stream = await trio.open_tcp_stream(host, port)
+        async with open_client(stream) as client:
+            response = await client.get("/")
+    assert response.status == 200
+    assert response.body == b"hello\n"
+
+
+async def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    seen: list[object] = []
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        seen.append(stream.client_address)
+        await hello(stream)
+
+    async with running_server(handler, host="::1") as address:
+        assert address.host == "::1"
+        stream = await trio.open_tcp_stream("::1", address.port)
+        async with open_client(stream) as client:
+            response = await client.get("/")
+    assert response.body == b"hello\n"
+    assert seen[0][0] == "::1"  # type: ignore[index]
+
+
+def client_context(ca: trustme.CA, alpn: list[str]) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    context.set_alpn_protocols(alpn)
+    return context
+
+
+async def test_tls_negotiates_h2_by_alpn(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext
+) -> None:
+    seen: list[str] = []
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        seen.append(stream.scheme)
+        await hello(stream)
+
+    async with running_server(handler, ssl_context=server_ssl_context) as address:
+        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+        tls = trio.SSLStream(
+            tcp, client_context(ca, ["h2", "http/1.1"]), server_hostname="localhost"
+        )
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() == "h2"
+        async with open_client(tls) as client:
+            response = await client.get("/")
+    assert response.body == b"hello\n"
+
+
+async def test_tls_client_without_h2_is_closed_cleanly(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext
+) -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        raise AssertionError("no request can arrive")
+
+    async with running_server(handler, ssl_context=server_ssl_context) as address:
+        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+        tls = trio.SSLStream(tcp, client_context(ca, ["http/1.1"]), server_hostname="localhost")
+        try:
+            await tls.do_handshake()
+            assert tls.selected_alpn_protocol() is None
+            await tls.send_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            data = await tls.receive_some()
+        except trio.BrokenResourceError:
+            data = b""
+        assert data == b""
+        await tls.aclose()
+        # The server is unharmed.
+        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+        tls = trio.SSLStream(tcp, client_context(ca, ["h2"]), server_hostname="localhost")
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() == "h2"
+        await tls.aclose()
+
+
+async def test_tls_handshake_timeout(
+    server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = trio_h2.Config(handshake_timeout=3)
+    server = trio_h2._server.Server(hello, config, server_ssl_context)
+    server_ssl_context.set_alpn_protocols(["h2"])
+    client_end, server_end = trio.testing.memory_stream_pair()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.handle_stream, server_end)
+            # Never say a word: the server gives up after the handshake timeout.
+            assert await client_end.receive_some() == b""
+    assert trio.current_time() == pytest.approx(3, abs=0.5)
+
+
+async def test_connections_over_the_limit_are_refused() -> None:
+    config = trio_h2.Config(max_connections=2)
+    async with running_server(hello, config=config) as address:
+        first = await trio.open_tcp_stream("127.0.0.1", address.port)
+        second = await trio.open_tcp_stream("127.0.0.1", address.port)
+        async with open_client(first) as one, open_client(second) as two:
+            assert (await one.get("/")).status == 200
+            assert (await two.get("/")).status == 200
+            third = await trio.open_tcp_stream("127.0.0.1", address.port)
+            try:
+                assert await third.receive_some() == b""
+            except trio.BrokenResourceError:
+                pass
+            await third.aclose()
+            # The first two are unharmed.
+            assert (await one.get("/")).status == 200
+            assert (await two.get("/")).status == 200
+
+
+async def test_cancelling_serve_sends_goaway_and_finishes_in_flight() -> None:
+    started = trio.Event()
+    release = trio.Event()
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        started.set()
+        await release.wait()
+        await stream.respond(200, [], b"finished")
+
+    async with trio.open_nursery() as outer:
+        server_scope = trio.CancelScope()
+
+        async def run_server(task_status: trio.TaskStatus[trio_h2.ServerAddress]) -> None:
+            with server_scope:
+                await trio_h2.serve(handler, "127.0.0.1", 0, task_status=task_status)
+
+        address = await outer.start(run_server)
+        stream = await trio.open_tcp_stream("127.0.0.1", address.port)
+        async with open_client(stream) as client:
+            stream_id = await client.start_request("GET", "/", end_stream=True)
+            await started.wait()
+            server_scope.cancel()
+            with trio.fail_after(10):
+                await client.goaway_received.wait()
+            assert client.goaway is not None
+            assert client.goaway.error_code == ErrorCodes.NO_ERROR
+            assert client.goaway.last_stream_id == stream_id
+            # No new connections once shutdown has begun.
+            with pytest.raises(OSError, match="connect"):
+                await trio.open_tcp_stream("127.0.0.1", address.port)
+            release.set()
+            response = await client.wait_response(stream_id)
+            assert response.body == b"finished"
+
+
+async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import logging, trio, trio_h2\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "async def handler(stream):\n"
+        "    await stream.respond(200, [], b'ok')\n"
+        "trio.run(trio_h2.serve, handler, '127.0.0.1', 0)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(trio_h2.__file__).parent.parent))
+    process = await trio.lowlevel.open_process(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with trio.fail_after(30):
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await process.stderr.receive_some(1)
+            port = int(line.decode().rsplit(":", 1)[1])
+            async with open_client(await trio.open_tcp_stream("127.0.0.1", port)) as client:
+                assert (await client.get("/")).body == b"ok"
+            process.send_signal(signal.SIGINT)
+            errors = b""
+            while chunk := await process.stderr.receive_some():
+                errors += chunk
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    text = errors.decode()
+    # Only the interrupt itself comes out (in the script's own nursery's group).
+    raised = re.findall(r"^[\s|+]*(\w+(?:Error|Interrupt|Exception|Group))\b", text, re.M)
+    assert raised == ["KeyboardInterrupt"], text

@@ -1,0 +1,488 @@
+"""The command line: ``python -m trio_h2`` serves a directory or a handler.
+
+One process runs one server unless ``--workers N`` asks for several (see
+_workers.py).  Either way a server runs inside a signal receiver: the first SIGINT
+or SIGTERM cancels ``serve_listeners()``, which is a graceful shutdown (GOAWAY, then
+in-flight requests get the grace period), and a second one exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import inspect
+import logging
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import ssl
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+
+import trio
+
+from . import _workers
+from ._config import Config
+from ._connection import Handler
+from ._files import serve_directory
+from ._server import serve_listeners
+
+DEFAULT_PORT = 8080
+
+
+class UsageError(Exception):
+    """A command line that cannot be served; the message says why."""
+
+
+class StartupError(Exception):
+    """The server could not start (the address is taken, say); the message says why."""
+
+
+@contextlib.contextmanager
+def _listening_on(host: str | None, port: int) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        where = f"{_url_host(host or '0.0.0.0')}:{port}"
+        raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to serve and how: the parsed command line (picklable, for workers)."""
+
+    host: str | None
+    port: int
+    directory: str
+    dotfiles: bool
+    handler: str | None
+    certfile: str | None
+    keyfile: str | None
+    ca_path: str | None
+    workers: int
+    grace: float | None
+    log_level: str
+    access_log: bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trio_h2",
+        description=(
+            "Serve a directory, or an async handler, over HTTP/2: cleartext with prior "
+            "knowledge (h2c) by default, TLS with ALPN h2 with --tls or --certfile."
+        ),
+        epilog=(
+            "Examples:\n"
+            "  python -m trio_h2                      serve . on http://127.0.0.1:8080\n"
+            "  python -m trio_h2 -d public --tls      serve ./public over TLS\n"
+            "  python -m trio_h2 myapp:handler -w 4   serve myapp.handler in 4 processes\n"
+            "\n"
+            "The first Ctrl-C (or SIGTERM) shuts down gracefully; a second one stops at once."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "handler",
+        nargs="?",
+        metavar="MODULE:HANDLER",
+        help=(
+            "serve this handler instead of files: an async function taking a "
+            "trio_h2.Stream, imported from MODULE (the current directory is on the path)"
+        ),
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help='address to listen on (default: 127.0.0.1; "" or 0.0.0.0 for every interface)',
+    )
+    parser.add_argument(
+        "--port",
+        "-p",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--directory",
+        "-d",
+        default=None,
+        metavar="DIR",
+        help="directory to serve (default: the current directory)",
+    )
+    parser.add_argument(
+        "--dotfiles",
+        action="store_true",
+        help="also serve and list names starting with a dot (.git, .env: hidden by default)",
+    )
+    tls = parser.add_argument_group("TLS (HTTP/2 negotiated by ALPN)")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help=(
+            "serve TLS with a development certificate for localhost, 127.0.0.1 and ::1 "
+            "from a throwaway CA (needs trustme); the CA file's path is printed"
+        ),
+    )
+    tls.add_argument("--certfile", help="PEM certificate chain (serves TLS)")
+    tls.add_argument("--keyfile", help="PEM private key, if not in --certfile")
+    parser.add_argument(
+        "--workers",
+        "-w",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N server processes sharing the port with SO_REUSEPORT (default: 1)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "how long in-flight requests may take to finish on shutdown "
+            f"(default: {Config().graceful_shutdown_timeout:g})"
+        ),
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="level of the log on stderr (default: info)",
+    )
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log a line per request on stderr (default: on)",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"trio_h2 {__version__}"
+
+
+def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, Options, bool]:
+    """The Options, and whether a development certificate was asked for."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.handler is not None and args.directory is not None:
+        parser.error("give either a MODULE:HANDLER or --directory, not both")
+    if args.tls and args.certfile:
+        parser.error("--tls makes a development certificate; drop it to use --certfile")
+    if args.keyfile and not args.certfile:
+        parser.error("--keyfile needs --certfile")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, not {args.port}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 and not _workers.HAVE_REUSE_PORT:
+        parser.error("--workers needs SO_REUSEPORT, which this platform lacks")
+    if args.grace is not None and not args.grace > 0:
+        parser.error(f"--grace must be > 0, not {args.grace}")
+    options = Options(
+        host=args.host or None,
+        port=args.port,
+        directory=os.path.abspath(args.directory or os.curdir),
+        dotfiles=args.dotfiles,
+        handler=args.handler,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        ca_path=None,
+        workers=args.workers,
+        grace=args.grace,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return parser, options, args.tls
+
+
+# ------------------------------------------------------------------- building
+
+
+def load_handler(spec: str) -> Handler:
+    """Import ``module:attribute`` (the attribute may be dotted) and check it."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(
+            f"{spec!r} is not MODULE:HANDLER (e.g. myapp:handler); "
+            "to serve a directory use --directory"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+            raise  # the module exists; something it imports does not
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
+    target: object = module
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise UsageError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if not callable(target):
+        raise UsageError(f"{spec!r} is not callable: it is {target!r}")
+    if inspect.isfunction(target) and not inspect.iscoroutinefunction(target):
+        raise UsageError(f"{spec!r} is not an async function")
+    return target
+
+
+def make_handler(options: Options) -> Handler:
+    if options.handler is not None:
+        return load_handler(options.handler)
+    try:
+        return serve_directory(options.directory, dotfiles=options.dotfiles)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def make_ssl_context(options: Options) -> ssl.SSLContext | None:
+    if options.certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(options.certfile, options.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the certificate {options.certfile!r}: {exc}") from None
+    return context
+
+
+@contextlib.contextmanager
+def development_certificate(options: Options) -> Iterator[Options]:
+    """Options with a fresh certificate from a throwaway CA, in a temporary directory."""
+    try:
+        import trustme
+    except ImportError:
+        raise UsageError("--tls needs trustme: pip install 'trio_h2[tls]'") from None
+    names = ["localhost", "127.0.0.1", "::1"]
+    if options.host and options.host not in names and options.host not in ("0.0.0.0", "::"):
+        names.append(options.host)
+    authority = trustme.CA(organization_name="trio_h2 development CA")
+    leaf = authority.issue_cert(*names)
+    with tempfile.TemporaryDirectory(prefix="trio_h2-tls-") as directory:
+        ca_path = os.path.join(directory, "ca.pem")
+        cert_path = os.path.join(directory, "server.pem")
+        authority.cert_pem.write_to_path(ca_path)
+        leaf.private_key_and_cert_chain_pem.write_to_path(cert_path)
+        yield replace(options, certfile=cert_path, keyfile=None, ca_path=ca_path)
+
+
+def _remove_development_certificate(options: Options) -> None:
+    if options.ca_path is not None:
+        shutil.rmtree(os.path.dirname(options.ca_path), ignore_errors=True)
+
+
+def configure_logging(options: Options) -> None:
+    """Log to stderr; access lines as they are, the rest with their level."""
+    prefix = "%(asctime)s " + ("[%(process)d] " if options.workers > 1 else "")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(options.log_level.upper())
+    access = logging.getLogger("trio_h2.access")
+    access_handler = logging.StreamHandler(sys.stderr)
+    access_handler.setFormatter(logging.Formatter(prefix + "%(message)s"))
+    access.handlers[:] = [access_handler]
+    access.propagate = False
+    access.setLevel(logging.INFO if options.access_log else logging.WARNING)
+
+
+# -------------------------------------------------------------------- running
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _reachable(host: str) -> str:
+    # A wildcard address is where one listens, not where one connects.
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+def announce(options: Options, addresses: list[_workers.Address]) -> None:
+    """Print where the server listens, with a curl command that reaches it."""
+    scheme = "http" if options.certfile is None else "https"
+    urls = [f"{scheme}://{_url_host(host)}:{port}" for host, port in addresses]
+    host, port = addresses[0]
+    url = f"{scheme}://{_url_host(_reachable(host))}:{port}/"
+    what = options.handler or options.directory
+    if options.certfile is None:
+        hint = f"h2c; try: curl --http2-prior-knowledge {url}"
+    elif options.ca_path is not None:
+        hint = f"TLS, development certificate; try: curl --cacert {options.ca_path} {url}"
+    else:
+        hint = f"TLS; try: curl {url}"
+    workers = f" with {options.workers} workers" if options.workers > 1 else ""
+    print(f"Serving {what} on {', '.join(urls)}{workers} ({hint})", flush=True)
+
+
+def announce_stop(options: Options, signum: int) -> None:
+    grace = options.grace if options.grace is not None else Config().graceful_shutdown_timeout
+    print(
+        f"{signal.Signals(signum).name}: shutting down; in-flight requests have {grace:g}s "
+        "to finish (send it again to stop at once)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def serve_until_signalled(
+    options: Options,
+    handler: Handler,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    on_ready: Callable[[list[_workers.Address]], None],
+    on_stop: Callable[[int], None] | None,
+    on_force: Callable[[], None] | None = None,
+    reuse_port: bool = False,
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """Serve until the first of ``signals`` (graceful) or the second (at once)."""
+    with _listening_on(options.host, options.port):
+        if reuse_port:
+            listeners = await _workers.open_reuse_port_listeners(options.host, options.port)
+        else:
+            listeners = await trio.open_tcp_listeners(options.port, host=options.host)
+    config = Config() if options.grace is None else Config(graceful_shutdown_timeout=options.grace)
+    server_scope = trio.CancelScope()
+
+    async def stop_on_signals(receiver: AsyncIterator[int]) -> None:
+        first = True
+        async for signum in receiver:
+            if first:
+                first = False
+                if on_stop is not None:
+                    on_stop(signum)
+                server_scope.cancel()
+            else:
+                # The graceful shutdown runs shielded, so nothing short of leaving
+                # the process ends it sooner.
+                print(f"{signal.Signals(signum).name}: stopping now", file=sys.stderr, flush=True)
+                if on_force is not None:
+                    on_force()
+                logging.shutdown()
+                os._exit(1)
+
+    async def stop_with_supervisor() -> None:
+        await _workers.wait_for_supervisor_exit()
+        server_scope.cancel()
+
+    with trio.open_signal_receiver(*signals) as receiver:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_on_signals, receiver)
+            if reuse_port:
+                nursery.start_soon(stop_with_supervisor)
+            with server_scope:
+                async with trio.open_nursery() as server_nursery:
+                    await server_nursery.start(
+                        partial(
+                            serve_listeners,
+                            handler,
+                            listeners,
+                            ssl_context=ssl_context,
+                            config=config,
+                        )
+                    )
+                    on_ready([_address(listener) for listener in listeners])
+            nursery.cancel_scope.cancel()
+
+
+def _address(listener: trio.SocketListener) -> _workers.Address:
+    host, port = listener.socket.getsockname()[:2]
+    return str(host), int(port)
+
+
+def _worker_ready(
+    ready: multiprocessing.connection.Connection, addresses: list[_workers.Address]
+) -> None:
+    logging.getLogger("trio_h2.workers").info("worker %d serving", os.getpid())
+    _workers.report_ready(ready, addresses)
+
+
+def run_worker(options: Options, ready: multiprocessing.connection.Connection) -> None:
+    """A worker process: one whole server on a SO_REUSEPORT listener."""
+    _workers.ignore_sigint()
+    configure_logging(options)
+    try:
+        handler = make_handler(options)
+        ssl_context = make_ssl_context(options)
+        trio.run(
+            partial(
+                serve_until_signalled,
+                options,
+                handler,
+                ssl_context,
+                on_ready=partial(_worker_ready, ready),
+                on_stop=None,
+                reuse_port=True,
+                signals=(signal.SIGTERM,),
+            )
+        )
+    except (UsageError, StartupError) as exc:
+        print(f"trio_h2 worker {os.getpid()}: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def run(options: Options) -> int:
+    """Serve as the options say; the exit status."""
+    configure_logging(options)
+    # Fail here, once, with a clear message, rather than in every worker.
+    handler = make_handler(options)
+    ssl_context = make_ssl_context(options)
+    if options.workers == 1:
+        trio.run(
+            partial(
+                serve_until_signalled,
+                options,
+                handler,
+                ssl_context,
+                on_ready=partial(announce, options),
+                on_stop=partial(announce_stop, options),
+                on_force=partial(_remove_development_certificate, options),
+            )
+        )
+        return 0
+    reservation = contextlib.ExitStack()
+    with _listening_on(options.host, options.port):
+        port = reservation.enter_context(_workers.reserve_port(options.host, options.port))
+    with reservation:
+        options = replace(options, port=port)
+        return trio.run(
+            _workers.supervise,
+            options.workers,
+            run_worker,
+            (options,),
+            partial(announce, options),
+            partial(announce_stop, options),
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``python -m trio_h2`` / ``trio-h2`` command; returns the exit status."""
+    parser, options, want_tls = parse_options(argv)
+    try:
+        if want_tls:
+            with development_certificate(options) as tls_options:
+                return run(tls_options)
+        return run(options)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,308 @@
+"""Static files: a handler that serves one directory tree, and never anything outside it.
+
+The request path loses its query, is percent-decoded to bytes and split into
+segments; a segment that is ``..`` or holds a separator or a drive is refused (a NUL
+anywhere gives 400) before the file system is asked anything.  The joined path is
+then resolved with ``os.path.realpath`` and must still lie under the resolved root:
+that is what stops symbolic links that point outside.
+
+Everything that touches the file system (resolve, stat, open, list) runs in one
+worker-thread call per request, so a slow disk stalls no connection.  The open file
+is handed to :meth:`Stream.respond`, which reads it in chunks in a worker thread and
+never whole.
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+import os
+import stat
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from typing import IO
+from urllib.parse import quote, unquote_to_bytes
+
+import trio
+
+from ._connection import Handler
+from ._headers import encode
+from ._stream import Stream
+
+_NOT_FOUND = "Not Found"
+# Compressed files are served as what they are, not with a content-encoding that
+# would make the client unpack them.
+_ENCODED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "br": "application/x-brotli",
+}
+# O_NONBLOCK: opening a FIFO that was swapped in after the stat must not block a
+# worker thread for ever.  O_NOFOLLOW: the resolved path has no symbolic link left,
+# so one appearing there now is a race, not a file to serve.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+@dataclass
+class _Reply:
+    """A response decided in the worker thread, sent from the event loop."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | IO[bytes] = b""
+
+
+def serve_directory(
+    root: str | os.PathLike[str],
+    *,
+    index: str | None = "index.html",
+    listing: bool = True,
+    dotfiles: bool = False,
+) -> Handler:
+    """A handler that serves the files under ``root``.
+
+    ``GET`` and ``HEAD`` are answered; other methods get 405 with ``allow``.  A file
+    comes with ``content-type`` (guessed from its name), ``content-length``,
+    ``last-modified`` and ``etag``; a conditional request (``if-none-match``, or
+    ``if-modified-since``) that matches gets 304.  A directory is answered with its
+    ``index`` file, else with an HTML listing when ``listing`` is true, else 404, and
+    ``/dir`` is redirected (301) to ``/dir/``.  The query string is ignored.  A path
+    that would leave ``root`` (``..``, encoded or not, or a symbolic link pointing
+    outside) gets 404; a NUL byte gets 400.  Files are streamed, never read whole.
+    Names starting with a dot (``.git``, ``.env``) are neither served nor listed
+    unless ``dotfiles`` is true.
+
+    ::
+
+        trio.run(trio_h2.serve, trio_h2.serve_directory("public"))
+    """
+    real_root = os.path.realpath(root)
+    if not os.path.isdir(real_root):
+        raise ValueError(f"{os.fspath(root)!r} is not a directory")
+    if not mimetypes.inited:
+        mimetypes.init()
+
+    async def handler(stream: Stream) -> None:
+        if stream.method not in ("GET", "HEAD"):
+            reply = _error(405, "Method Not Allowed")
+            reply.headers.append(("allow", "GET, HEAD"))
+        else:
+            target = _split_target(stream.path, dotfiles)
+            if isinstance(target, _Reply):
+                reply = target
+            else:
+                segments, slash, query = target
+                reply = await trio.to_thread.run_sync(
+                    _lookup,
+                    _Request(
+                        real_root,
+                        segments,
+                        slash,
+                        query,
+                        stream.header("if-none-match"),
+                        stream.header("if-modified-since"),
+                        stream.method == "GET",
+                        index,
+                        listing,
+                        dotfiles,
+                    ),
+                )
+        try:
+            await stream.respond(reply.status, reply.headers, reply.body)
+        finally:
+            if not isinstance(reply.body, bytes):
+                reply.body.close()
+
+    return handler
+
+
+@dataclass
+class _Request:
+    root: str
+    segments: list[str]
+    slash: bool  # the path ended with "/"
+    query: str
+    if_none_match: str | None
+    if_modified_since: str | None
+    want_body: bool
+    index: str | None
+    listing: bool
+    dotfiles: bool
+
+
+def _error(status: int, reason: str) -> _Reply:
+    return _Reply(status, [("content-type", "text/plain")], f"{reason}\n".encode())
+
+
+def _split_target(target: str, dotfiles: bool) -> tuple[list[str], bool, str] | _Reply:
+    """The request target as safe path segments, or the error to answer."""
+    path, _, query = target.partition("?")
+    if not path.startswith("/"):
+        return _error(400, "Bad Request")
+    raw = unquote_to_bytes(encode(path))
+    if b"\x00" in raw:
+        return _error(400, "Bad Request")
+    segments: list[str] = []
+    for part in raw.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        name = os.fsdecode(part)
+        if (
+            part == b".."
+            or (not dotfiles and part.startswith(b"."))
+            or os.sep in name
+            or (os.altsep is not None and os.altsep in name)
+            or os.path.splitdrive(name)[0]
+        ):
+            return _error(404, _NOT_FOUND)
+        segments.append(name)
+    return segments, path.endswith("/"), query
+
+
+def _lookup(request: _Request) -> _Reply:
+    """Everything that touches the file system, run in a worker thread."""
+    root = request.root
+    path = os.path.realpath(os.path.join(root, *request.segments))
+    if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
+        return _error(404, _NOT_FOUND)
+    try:
+        info = os.stat(path)
+    except PermissionError:
+        return _error(403, "Forbidden")
+    except (OSError, ValueError):
+        return _error(404, _NOT_FOUND)
+    if stat.S_ISDIR(info.st_mode):
+        if request.segments and not request.slash:
+            return _redirect_to_directory(request)
+        if request.index is not None:
+            index_path = os.path.join(path, request.index)
+            try:
+                index_info = os.stat(index_path)
+            except (OSError, ValueError):
+                pass
+            else:
+                if stat.S_ISREG(index_info.st_mode):
+                    return _file(index_path, index_info, request)
+        if request.listing:
+            return _listing(path, request.segments, request.dotfiles)
+        return _error(404, _NOT_FOUND)
+    if not stat.S_ISREG(info.st_mode) or request.slash:
+        return _error(404, _NOT_FOUND)
+    return _file(path, info, request)
+
+
+def _url_path(segments: list[str]) -> str:
+    return "/" + "/".join(quote(os.fsencode(s), safe="") for s in segments)
+
+
+def _redirect_to_directory(request: _Request) -> _Reply:
+    # The location is rebuilt from the checked segments, never copied from the
+    # request: "//evil.example" must not turn into a redirect to another site.
+    location = _url_path(request.segments) + "/"
+    if request.query and request.query.isascii() and request.query.isprintable():
+        location += "?" + quote(request.query, safe="/?&=+%:@!$'()*,;~")
+    return _Reply(301, [("location", location), ("content-type", "text/plain")])
+
+
+def _file(path: str, info: os.stat_result, request: _Request) -> _Reply:
+    etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+    validators = [("last-modified", formatdate(info.st_mtime, usegmt=True)), ("etag", etag)]
+    if _not_modified(etag, int(info.st_mtime), request.if_none_match, request.if_modified_since):
+        # A 304 may carry the length the 200 would have had (RFC 9110 §8.6).
+        return _Reply(304, [("content-length", str(info.st_size)), *validators])
+    headers = [("content-type", _content_type(path)), *validators]
+    if not request.want_body:
+        return _Reply(200, [*headers, ("content-length", str(info.st_size))])
+    try:
+        file = _open_regular(path)
+    except PermissionError:
+        return _error(403, "Forbidden")
+    except OSError:
+        return _error(404, _NOT_FOUND)
+    # No content-length here: respond() takes it from the open file itself.
+    return _Reply(200, headers, file)
+
+
+def _open_regular(path: str) -> IO[bytes]:
+    """Open ``path`` for reading if it is (still) a regular file."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileNotFoundError(path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _content_type(path: str) -> str:
+    kind, encoding = mimetypes.guess_type(path, strict=False)
+    if encoding is not None:
+        return _ENCODED_TYPES.get(encoding, "application/octet-stream")
+    return kind or "application/octet-stream"
+
+
+def _not_modified(
+    etag: str, mtime: int, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
+    # RFC 9110 §13.1.2-3: If-None-Match wins over If-Modified-Since and compares weakly.
+    if if_none_match is not None:
+        tags = [tag.strip() for tag in if_none_match.split(",")]
+        return any(tag == "*" or tag.removeprefix("W/") == etag for tag in tags)
+    if if_modified_since is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError):
+            return False
+        return since.tzinfo is not None and mtime <= since.timestamp()
+    return False
+
+
+def _listing(path: str, segments: list[str], dotfiles: bool) -> _Reply:
+    try:
+        with os.scandir(path) as scan:
+            entries = []
+            for entry in scan:
+                if not dotfiles and entry.name.startswith("."):
+                    continue
+                try:
+                    directory = entry.is_dir()
+                except OSError:
+                    directory = False
+                entries.append((entry.name, directory))
+    except PermissionError:
+        return _error(403, "Forbidden")
+    except OSError:
+        return _error(404, _NOT_FOUND)
+    entries.sort(key=lambda item: (not item[1], item[0]))
+    title = html.escape(_display("/" + "".join(s + "/" for s in segments)))
+    lines = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>Index of {title}</title></head>",
+        f"<body><h1>Index of {title}</h1>",
+        "<ul>",
+    ]
+    if segments:
+        lines.append('<li><a href="../">../</a></li>')
+    for name, directory in entries:
+        suffix = "/" if directory else ""
+        href = html.escape(quote(os.fsencode(name), safe="") + suffix)
+        lines.append(f'<li><a href="{href}">{html.escape(_display(name) + suffix)}</a></li>')
+    lines += ["</ul>", "</body></html>", ""]
+    body = "\n".join(lines).encode("utf-8")
+    return _Reply(200, [("content-type", "text/html; charset=utf-8")], body)
+
+
+def _display(name: str) -> str:
+    # Names that are not valid UTF-8 are shown with replacement characters.
+    return os.fsencode(name).decode("utf-8", "replace")
