@@ -206,13 +206,10 @@ async def test_push_is_skipped_after_the_peer_said_goaway() -> None:
     async def handler(stream: trio_h2.Stream) -> None:
         await go.wait()
         results.append(await stream.push("/late.css", body=CSS))
-        try:
-            await stream.respond(200)
-        except trio_h2.H2Error:
-            pass  # h2 sends nothing more after the peer's GOAWAY
+        await stream.respond(200, [], b"still answered")
 
     async with connect(handler) as client:
-        await client.start_request("GET", "/", end_stream=True)
+        stream_id = await client.start_request("GET", "/", end_stream=True)
         await trio.testing.wait_all_tasks_blocked()
         await client.send_raw(
             # GOAWAY(last_stream_id=0, NO_ERROR): no pushed streams wanted.
@@ -220,8 +217,11 @@ async def test_push_is_skipped_after_the_peer_said_goaway() -> None:
         )
         await trio.testing.wait_all_tasks_blocked()
         go.set()
-        await trio.testing.wait_all_tasks_blocked()
+        response = await client.wait_response(stream_id)
     assert results == [None]
+    # The request the client made before its GOAWAY is still answered.
+    assert response.body == b"still answered"
+    assert response.pushed == []
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT"])
