@@ -13,9 +13,11 @@ from urllib.parse import quote
 import pytest
 import trio
 import trio.testing
+from h2.errors import ErrorCodes
 
 import trio_h2
 from trio_h2 import _files
+from trio_h2._files import _Reply, _split_target
 from trio_h2.testing import connect
 
 EVIL_NAME = '<img src=x onerror="alert(1)">&\'.txt'
@@ -210,9 +212,15 @@ async def test_nul_byte_is_400(site: Path, path: str) -> None:
     assert response.status == 400
 
 
-async def test_relative_target_is_400(site: Path) -> None:
-    response = await get(site, "hello.txt")
-    assert response.status == 400
+async def test_relative_target_is_refused(site: Path) -> None:
+    # RFC 9113 §8.3.1: such a request is malformed, so the server resets it before
+    # any handler runs; the file handler refuses it too, should it ever get one.
+    with pytest.raises(trio_h2.StreamReset) as info:
+        await get(site, "hello.txt")
+    assert info.value.error_code == ErrorCodes.PROTOCOL_ERROR
+    reply = _split_target("hello.txt", False)
+    assert isinstance(reply, _Reply)
+    assert reply.status == 400
 
 
 async def test_symlinks_inside_the_root_are_followed(site: Path) -> None:

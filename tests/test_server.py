@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -177,3 +183,43 @@ async def test_cancelling_serve_sends_goaway_and_finishes_in_flight() -> None:
             release.set()
             response = await client.wait_response(stream_id)
             assert response.body == b"finished"
+
+
+async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import logging, trio, trio_h2\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "async def handler(stream):\n"
+        "    await stream.respond(200, [], b'ok')\n"
+        "trio.run(trio_h2.serve, handler, '127.0.0.1', 0)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(trio_h2.__file__).parent.parent))
+    process = await trio.lowlevel.open_process(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with trio.fail_after(30):
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await process.stderr.receive_some(1)
+            port = int(line.decode().rsplit(":", 1)[1])
+            async with open_client(await trio.open_tcp_stream("127.0.0.1", port)) as client:
+                assert (await client.get("/")).body == b"ok"
+            process.send_signal(signal.SIGINT)
+            errors = b""
+            while chunk := await process.stderr.receive_some():
+                errors += chunk
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    text = errors.decode()
+    # Only the interrupt itself comes out (in the script's own nursery's group).
+    raised = re.findall(r"^[\s|+]*(\w+(?:Error|Interrupt|Exception|Group))\b", text, re.M)
+    assert raised == ["KeyboardInterrupt"], text

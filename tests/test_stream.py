@@ -434,3 +434,19 @@ async def test_bad_body_type_raises_clear_error() -> None:
     async with connect(handler) as client:
         await client.get("/")
     assert "not int" in errors[0]
+
+
+async def test_empty_data_frames_do_not_end_the_body() -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        chunks = [chunk async for chunk in stream]
+        await stream.respond(200, [], b"|".join(chunks))
+
+    async with connect(handler) as client:
+        stream_id = await client.start_request("POST", "/")
+        await client.send_data(stream_id, b"one", end_stream=False)
+        await client.send_data(stream_id, b"", end_stream=False)
+        client.h2.send_data(stream_id, b"", pad_length=10)
+        await client._send()
+        await client.send_data(stream_id, b"two", end_stream=True)
+        response = await client.wait_response(stream_id)
+    assert response.body == b"one|two"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import trio
 
@@ -36,6 +36,9 @@ def known_length(body: Body) -> int | None:
     fixed = fixed_body(body)
     if fixed is not None:
         return len(fixed)
+    if isinstance(body, io.TextIOBase):
+        # Its size on disk is not the length of its UTF-8 encoding.
+        return None
     if isinstance(body, io.IOBase) or hasattr(body, "read"):
         try:
             fileno = body.fileno()  # type: ignore[union-attr]
@@ -73,16 +76,28 @@ async def _file_chunks(file: IO[Any]) -> AsyncIterator[bytes]:
 
 
 async def _checked(source: AsyncIterable[Any]) -> AsyncIterator[bytes]:
-    async for chunk in source:
-        if isinstance(chunk, str):
-            chunk = chunk.encode("utf-8")
-        elif isinstance(chunk, bytearray | memoryview):
-            chunk = bytes(chunk)
-        elif not isinstance(chunk, bytes):
-            raise LocalProtocolError(
-                f"a streamed body yields bytes or str, not {type(chunk).__name__}"
-            )
-        yield chunk
+    iterator = aiter(source)
+    try:
+        async for chunk in iterator:
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            elif isinstance(chunk, bytearray | memoryview):
+                chunk = bytes(chunk)
+            elif not isinstance(chunk, bytes):
+                raise LocalProtocolError(
+                    f"a streamed body yields bytes or str, not {type(chunk).__name__}"
+                )
+            yield chunk
+    finally:
+        # `async for` leaves an unfinished iterator open; finish it here, in this
+        # task, not later from the garbage collector.
+        await _aclose(iterator)
+
+
+def check(body: Body) -> None:
+    """Raise :class:`LocalProtocolError` unless ``body`` is something a response takes."""
+    if fixed_body(body) is None and not hasattr(body, "read") and not hasattr(body, "__aiter__"):
+        _refuse(body)
 
 
 def chunks(body: Body) -> AsyncIterator[bytes]:
@@ -91,7 +106,41 @@ def chunks(body: Body) -> AsyncIterator[bytes]:
         return _file_chunks(body)  # type: ignore[arg-type]
     if hasattr(body, "__aiter__"):
         return _checked(body)  # type: ignore[arg-type]
+    _refuse(body)
+
+
+def _refuse(body: object) -> NoReturn:
     raise LocalProtocolError(
         "a body is bytes, str, a binary file object, an async iterable of bytes or a "
         f"trio.MemoryReceiveChannel, not {type(body).__name__}"
     )
+
+
+async def close(source: AsyncIterator[bytes], body: Body) -> None:
+    """Release a streamed body once the response is done with it, finished or not.
+
+    A file is closed; an async generator is closed; a channel's receive side is
+    closed, so its producer learns (``trio.BrokenResourceError``) that nobody reads.
+    """
+    try:
+        await _aclose(source)
+    finally:
+        if hasattr(body, "read"):
+            close_file = getattr(body, "close", None)
+            if close_file is not None:
+                close_file()
+        elif isinstance(body, trio.abc.ReceiveChannel):
+            close_channel = getattr(body, "close", None)
+            if close_channel is not None:
+                # Synchronous, so it happens even in a cancelled scope.
+                close_channel()
+            else:
+                await body.aclose()
+        else:
+            await _aclose(body)
+
+
+async def _aclose(obj: object) -> None:
+    aclose = getattr(obj, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -33,7 +33,9 @@ class Config:
     #: SETTINGS_MAX_FRAME_SIZE we accept from the peer.
     max_frame_size: int = 16_384
     #: SETTINGS_MAX_HEADER_LIST_SIZE: decoded size (RFC 9113 §6.5.2) of a request's
-    #: header list; larger requests are refused with 431 or the connection is closed.
+    #: header list.  Up to twice this much is decoded and answered 431; a header block
+    #: larger than twice this, encoded or decoded, closes the connection with
+    #: GOAWAY(ENHANCE_YOUR_CALM), so one header block never costs more memory.
     max_header_list_size: int = 65_536
     #: SETTINGS_HEADER_TABLE_SIZE: HPACK dynamic table the peer may use towards us.
     header_table_size: int = 4_096
@@ -43,6 +45,9 @@ class Config:
     idle_timeout: float = 60.0
     #: Seconds a new connection has to finish TLS and send the HTTP/2 preface.
     handshake_timeout: float = 10.0
+    #: Seconds a peer has to finish a header block (HEADERS and its CONTINUATION
+    #: frames) once it has started one; slower peers (slowloris) are disconnected.
+    header_timeout: float = 10.0
     #: Seconds in-flight streams get to finish after shutdown starts.
     graceful_shutdown_timeout: float = 30.0
     #: Seconds a response may wait for a peer that never opens its flow-control
@@ -52,13 +57,18 @@ class Config:
     max_connections: int = 1_000
     #: Bytes queued for the socket before senders (and the reader) wait.
     max_outbound_buffer: int = 1_048_576
-    #: Streams a peer may reset (or have refused) per ``reset_window`` seconds
-    #: before it gets GOAWAY(ENHANCE_YOUR_CALM): a bound on rapid-reset floods.
+    #: Streams a peer may reset, or have reset or refused for its own fault (a
+    #: malformed request, REFUSED_STREAM over the concurrency limit, a flow-control
+    #: error on a stream), per ``reset_window`` seconds; one more gets
+    #: GOAWAY(ENHANCE_YOUR_CALM).  A bound on rapid reset (CVE-2023-44487) and on
+    #: making the server reset streams.
     max_resets_per_window: int = 200
     #: Frames a peer may send per ``reset_window`` seconds that cost work but carry no
-    #: request (PING, SETTINGS, PRIORITY, empty DATA, WINDOW_UPDATE on idle streams).
+    #: request: PING, SETTINGS, PRIORITY, GOAWAY, empty DATA without END_STREAM,
+    #: unknown frame types, and WINDOW_UPDATE beyond the two each DATA frame sent to
+    #: the peer earns.  One more gets GOAWAY(ENHANCE_YOUR_CALM).
     max_control_frames_per_window: int = 1_000
-    #: Length of the window in which resets and control frames are counted.
+    #: Length in seconds of the window in which resets and control frames are counted.
     reset_window: float = 10.0
     #: Value of the ``server`` response header; ``None`` sends none.
     server_header: str | None = "trio_h2"
@@ -95,6 +105,7 @@ class Config:
         for name in (
             "idle_timeout",
             "handshake_timeout",
+            "header_timeout",
             "graceful_shutdown_timeout",
             "send_timeout",
             "reset_window",

@@ -17,7 +17,13 @@ Three kinds of task share one ``h2.connection.H2Connection``, inside one nursery
   cancelled handler can never cut a frame in half.
 
 Because every change to h2's state is synchronous, no lock is needed: h2 is never
-seen half-updated by another task.  The first transport failure cancels the whole
+seen half-updated by another task.
+
+What the peer sends passes the frame gate (``_gate.py``) before h2 sees it, and h2
+itself is a corrected subclass (``_protocol.py``): together they give the answers
+RFC 9113 asks for where h2's differ, and bound what a hostile peer can make the
+server buffer or do.  Request headers are checked in ``_validate.py``; a malformed
+request is a stream error, never a connection error.  The first transport failure cancels the whole
 connection.  Memory is bounded by Config: request bodies by the flow-control windows
 (credit returns only as handlers read), outbound bytes by ``max_outbound_buffer``
 (senders and the reader wait when it is full; a peer that never reads is dropped
@@ -37,14 +43,23 @@ import h2.exceptions
 import h2.settings
 import trio
 from h2.errors import ErrorCodes
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from ._config import Config
-from ._errors import H2Error, LocalProtocolError, RequestBodyTooLarge, StreamReset
+from ._errors import (
+    ConnectionClosed,
+    H2Error,
+    LocalProtocolError,
+    RequestBodyTooLarge,
+    StreamReset,
+)
 from ._flow import WindowWaiters
+from ._gate import FrameGate, GateError
 from ._h2fast import FastH2Connection
 from ._headers import DateCache, RawHeaders
+from ._protocol import ServerH2
 from ._stream import PushedResponse, Stream, pseudo_split
+from ._validate import MalformedRequest, check_request, check_trailers
 
 log = logging.getLogger("trio_h2")
 access_log = logging.getLogger("trio_h2.access")
@@ -53,29 +68,12 @@ Handler = Callable[[Stream], Awaitable[None]]
 
 RECEIVE_SIZE = 65_536
 _SettingCodes = h2.settings.SettingCodes
+_CLOSED = h2.connection.ConnectionState.CLOSED
 _H2Events = h2.events
 
 
-class _ServerH2(FastH2Connection):
-    # h2 answers a HEADERS frame over SETTINGS_MAX_CONCURRENT_STREAMS with a connection
-    # error; RFC 9113 §5.1.2 asks for a stream error.  Report no open inbound streams
-    # to h2's check, and refuse such streams in Connection._on_request instead.  This
-    # also spares h2 a walk over every stream for each new one.
-    @property
-    def open_inbound_streams(self) -> int:
-        return 0
-
-    def count_open_inbound_streams(self) -> int:
-        return super().open_inbound_streams
-
-    def forget_stream(self, stream_id: int) -> None:
-        # h2 drops closed streams only while counting open ones, which the property
-        # above no longer does: without this every stream of a long connection would
-        # stay in h2.streams (memory, and slower dict work) until the connection ends.
-        stream = self.streams.get(stream_id)
-        if stream is not None and stream.closed:
-            del self.streams[stream_id]
-            self._closed_streams[stream_id] = stream.closed_by
+class _ServerH2(FastH2Connection, ServerH2):
+    """ServerH2's corrections to h2 (``_protocol.py``), sending through ``_h2fast.py``."""
 
 
 class Connection:
@@ -105,10 +103,12 @@ class Connection:
             # Response headers are checked once where they are built (_headers.py).
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
-            validate_inbound_headers=True,
+            # Checked in _validate.py, as stream errors; h2 would close the
+            # connection.  Normalising joins split cookie fields (§8.2.3).
+            validate_inbound_headers=False,
             normalize_inbound_headers=True,
         )
-        self._h2 = _ServerH2(config=h2_config)
+        self._h2 = _ServerH2(config=h2_config, header_list_limit=2 * config.max_header_list_size)
         self._h2.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
@@ -128,6 +128,17 @@ class Connection:
         self._h2.decoder.max_header_list_size = config.max_header_list_size
         self._h2.decoder.max_allowed_table_size = config.header_table_size
         self._streams: dict[int, Stream] = {}
+        # Pushed streams not finished yet.  h2 counts only open streams against the
+        # peer's SETTINGS_MAX_CONCURRENT_STREAMS, not reserved ones, but each promised
+        # stream opens when its response starts, so all of them count.
+        self._pushes_in_flight = 0
+        # Streams whose request came in the run of frames being dispatched; their
+        # handlers start after the run, unless the run also reset them.
+        self._starting: list[tuple[Stream, Handler]] = []
+        # Declared request-body bytes still expected, per stream with content-length.
+        self._body_left: dict[int, int] = {}
+        self._gate = FrameGate(config, self)
+        self._idle_deadline = math.inf
         self._windows = WindowWaiters()
         self._outbuf = bytearray()
         self._in_flight = 0
@@ -226,7 +237,9 @@ class Connection:
 
     async def _reader_loop(self) -> None:
         config = self._config
-        self._reader_scope.deadline = trio.current_time() + config.handshake_timeout
+        gate = self._gate
+        self._idle_deadline = trio.current_time() + config.handshake_timeout
+        self._reader_scope.deadline = self._idle_deadline
         with self._reader_scope:
             while not self._stop_reading:
                 if self._pending_out() >= config.max_outbound_buffer:
@@ -241,29 +254,61 @@ class Connection:
                     self._broken = True
                     return
                 try:
-                    events = self._h2.receive_data(data)
+                    for run in gate.feed(data, trio.current_time()):
+                        self._receive(run)
+                        if self._stop_reading:
+                            break
+                except GateError as exc:
+                    self._close_with_error(exc.error_code, str(exc))
+                    return
                 except h2.exceptions.ProtocolError as exc:
                     # h2 has queued GOAWAY with the right code already.
                     log.debug("protocol error from %s: %s", self.client_address, exc)
                     self._flush()
                     return
-                dispatch = self._dispatch_table
-                for event in events:
-                    handler = dispatch.get(type(event))
-                    if handler is not None:
-                        handler(event)
                 self._flush()
+                if (
+                    gate.header_block_since is not None
+                    or self._reader_scope.deadline != self._idle_deadline
+                ):
+                    self._set_reader_deadline()
         if not self._stop_reading and not self._broken:
+            since = gate.header_block_since
             if not self._preface_seen:
                 log.debug("no HTTP/2 preface from %s in time", self.client_address)
+            elif since is not None and trio.current_time() >= since + config.header_timeout:
+                self._close_with_error(ErrorCodes.NO_ERROR, "header block not finished in time")
             elif not self._streams:
                 self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
 
+    def _receive(self, data: bytes) -> None:
+        events = self._h2.receive_data(data)
+        dispatch = self._dispatch_table
+        for event in events:
+            handler = dispatch.get(type(event))
+            if handler is not None:
+                handler(event)
+                if self._stop_reading:
+                    return
+        if self._starting:
+            self._start_handlers()
+
     def _update_idle_deadline(self) -> None:
         if self._streams or self._stop_reading:
-            self._reader_scope.deadline = math.inf
+            self._idle_deadline = math.inf
         else:
-            self._reader_scope.deadline = trio.current_time() + self._config.idle_timeout
+            self._idle_deadline = trio.current_time() + self._config.idle_timeout
+        self._set_reader_deadline()
+
+    def _set_reader_deadline(self) -> None:
+        since = self._gate.header_block_since
+        if since is None:
+            self._reader_scope.deadline = self._idle_deadline
+        else:
+            # A header block (slowloris) gets header_timeout, open streams or not.
+            self._reader_scope.deadline = min(
+                self._idle_deadline, since + self._config.header_timeout
+            )
 
     # ------------------------------------------------------------------- dispatch
 
@@ -276,17 +321,28 @@ class Connection:
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
+        headers = event.headers
         assert stream_id is not None
-        assert event.headers is not None
+        assert headers is not None
         if self._goaway_sent and stream_id > self._goaway_last_id:
             self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         if len(self._streams) >= self._config.max_concurrent_streams and (
             self._h2.count_open_inbound_streams() > self._config.max_concurrent_streams
         ):
+            self._gate.note_reset(trio.current_time())
             self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        pseudo, regular = pseudo_split(event.headers)
+        try:
+            info = check_request(headers)
+            if event.stream_ended is not None and info.content_length:
+                raise MalformedRequest("content-length with no body")
+        except MalformedRequest as exc:
+            self._reset_for_peer(stream_id, ErrorCodes.PROTOCOL_ERROR, str(exc))
+            return
+        if info.content_length is not None and event.stream_ended is None:
+            self._body_left[stream_id] = info.content_length
+        pseudo, regular = pseudo_split(headers)
         stream = Stream(
             self,
             stream_id,
@@ -300,8 +356,20 @@ class Connection:
             stream._end_inbound()
         if len(self._streams) == 1:
             self._update_idle_deadline()
+        if info.size > self._config.max_header_list_size:
+            self._starting.append((stream, _answer_431))
+        else:
+            self._starting.append((stream, self._handler))
+
+    def _start_handlers(self) -> None:
+        starting, self._starting = self._starting, []
         assert self._handlers is not None
-        self._handlers.start_soon(self._run_stream, stream, self._handler)
+        for stream, handler in starting:
+            if stream._reset_code is not None:
+                # Reset in the same run of frames (rapid reset): no task at all.
+                self._forget(stream)
+            else:
+                self._handlers.start_soon(self._run_stream, stream, handler)
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
         stream_id = event.stream_id
@@ -309,26 +377,57 @@ class Connection:
         assert event.data is not None
         length = event.flow_controlled_length or 0
         stream = self._streams.get(stream_id)
-        if stream is None or (stream.response_ended and stream._reset_code is not None):
-            # Nobody will read it; give the credit back so other streams keep going.
+        if not event.data or stream is None or stream._reset_code is not None:
+            # Nobody will read it (or there is nothing to read: an empty or all-padding
+            # DATA frame must not look like the end of the body); give the credit back.
             self._h2.acknowledge_received_data(length, stream_id)
             return
+        left = self._body_left.get(stream_id)
+        if left is not None:
+            left -= len(event.data)
+            if left < 0:
+                self._reset_for_peer(
+                    stream_id, ErrorCodes.PROTOCOL_ERROR, "more body than content-length"
+                )
+                self._h2.acknowledge_received_data(length, stream_id)
+                return
+            self._body_left[stream_id] = left
         stream._feed(event.data, length)
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
-        stream = self._streams.get(event.stream_id or 0)
+        stream_id = event.stream_id or 0
+        stream = self._streams.get(stream_id)
         if stream is not None:
+            if self._body_left.pop(stream_id, 0):
+                self._reset_for_peer(
+                    stream_id, ErrorCodes.PROTOCOL_ERROR, "less body than content-length"
+                )
+                return
             stream._end_inbound()
 
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
-        stream = self._streams.get(event.stream_id or 0)
-        if stream is not None:
-            stream._end_inbound(event.headers)
+        stream_id = event.stream_id or 0
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        assert event.headers is not None
+        try:
+            check_trailers(event.headers)
+            if self._body_left.pop(stream_id, 0):
+                raise MalformedRequest("less body than content-length")
+        except MalformedRequest as exc:
+            self._reset_for_peer(stream_id, ErrorCodes.PROTOCOL_ERROR, str(exc))
+            return
+        stream._end_inbound(event.headers)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         stream_id = event.stream_id or 0
+        if not event.remote_reset:
+            # A stream error h2's layer found (_protocol.py): the peer's doing.
+            self._gate.note_reset(trio.current_time())
         stream = self._streams.get(stream_id)
         self._windows.wake(stream_id)
+        self._body_left.pop(stream_id, None)
         if stream is not None:
             stream._on_reset(event.error_code or 0, remote=event.remote_reset)
             stream.cancel_scope.cancel()
@@ -371,20 +470,24 @@ class Connection:
                 if failure is not None:
                     await self._answer_error(stream, failure)
                 elif not stream.response_started:
-                    log.error("handler for %r returned without responding", stream)
+                    if stream.method != "CONNECT":
+                        log.error("handler for %r returned without responding", stream)
                     await self._answer_error(stream, None)
         finally:
             self._stream_done(stream, reset_code)
 
     async def _answer_error(self, stream: Stream, exc: Exception | None) -> None:
-        if isinstance(exc, StreamReset) and exc.remote:
-            return
+        if isinstance(exc, StreamReset):
+            return  # reset by the peer, or by the server for the peer's fault
         if stream.response_started:
             log.error("handler for %r failed after the response started", stream, exc_info=exc)
             return
         if isinstance(exc, RequestBodyTooLarge):
             log.info("%r answered 413: %s", stream, exc)
             status, reason = 413, b"Request Entity Too Large\n"
+        elif exc is None and stream.method == "CONNECT":
+            # The handler opened no tunnel: CONNECT is not served here.
+            status, reason = 405, b"Method Not Allowed\n"
         else:
             if exc is not None:
                 log.error("handler for %r failed", stream, exc_info=exc)
@@ -417,18 +520,51 @@ class Connection:
             elif not stream.request_complete and stream._reset_code is None:
                 # RFC 9113 §8.1: the response is complete; stop the upload politely.
                 self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-        except h2.exceptions.StreamClosedError:
-            pass
+        except h2.exceptions.ProtocolError:
+            pass  # the stream is closed already, or the whole connection is
+        self._forget(stream)
+
+    def _forget(self, stream: Stream) -> None:
+        stream_id = stream.stream_id
         unread = stream._unread()
         if unread:
             self._h2.acknowledge_received_data(unread, stream_id)
         self._h2.forget_stream(stream_id)
-        self._streams.pop(stream_id, None)
+        if self._streams.pop(stream_id, None) is not None and stream.pushed:
+            self._pushes_in_flight -= 1
+        self._body_left.pop(stream_id, None)
         self._windows.wake(stream_id)
         self._flush()
         if not self._streams:
             self._update_idle_deadline()
             self._stop_if_done()
+
+    # ------------------------------------------- GatePeer, used by the frame gate
+
+    def stream_state(self, stream_id: int) -> int:
+        return self._h2.stream_state(stream_id)
+
+    def stream_error(self, stream_id: int, error_code: int) -> None:
+        self._reset_for_peer(stream_id, error_code, "stream error found by the frame gate")
+
+    def _reset_for_peer(self, stream_id: int, error_code: int, reason: str) -> None:
+        """Reset a stream for the peer's fault (RFC 9113 §5.4.2), and count it."""
+        log.debug("resetting stream %d from %s: %s", stream_id, self.client_address, reason)
+        self._gate.note_reset(trio.current_time())
+        if self._h2.stream_state(stream_id) == 1:
+            self._h2.reset_stream(stream_id, error_code)
+            self._flush()
+        else:
+            # h2 knows no open stream there (e.g. PRIORITY on an idle one).
+            self._flush()
+            self._outbuf += RstStreamFrame(stream_id, error_code=error_code).serialize()
+            self._writer_wakeup.set()
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream._on_reset(error_code, remote=False)
+            stream.cancel_scope.cancel()
+            self._windows.wake(stream_id)
+        self._body_left.pop(stream_id, None)
 
     # ------------------------------------------------- StreamIO, used by Stream
 
@@ -446,6 +582,8 @@ class Connection:
         stream = self._streams.get(stream_id)
         if stream is None:
             raise LocalProtocolError(f"stream {stream_id} is closed")
+        if self._h2.state_machine.state is _CLOSED:
+            raise ConnectionClosed("the connection is closing")
         if stream._reset_code is not None:
             raise StreamReset(stream._reset_code, remote=stream._reset_remote)
         return stream
@@ -471,8 +609,8 @@ class Connection:
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         try:
             self._h2.reset_stream(stream_id, error_code)
-        except h2.exceptions.StreamClosedError:
-            return
+        except h2.exceptions.ProtocolError:
+            return  # the stream is closed already, or the whole connection is
         self._flush()
 
     def acknowledge(self, stream_id: int, size: int) -> None:
@@ -508,6 +646,9 @@ class Connection:
             end = offset + min(window, total - offset, config.max_outbound_buffer)
             chunk = data if end - offset == total else memoryview(data)[offset:end]
             h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
+            # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on
+            # the connection that the flood limit does not count.
+            self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
             offset = end
             self._flush()
             if offset >= total:
@@ -533,6 +674,7 @@ class Connection:
                 h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
                 if data:
                     h2_conn.send_data_frames(stream_id, data, trailers is None)
+                    self._gate.credit(2 * _frames(len(data), h2_conn.max_outbound_frame_size))
                 if trailers is not None:
                     h2_conn.send_headers(stream_id, trailers, end_stream=True)
                 self._flush()
@@ -550,7 +692,28 @@ class Connection:
         if not data:
             await trio.lowlevel.checkpoint()
 
-    async def push(
+    async def wait_send_window(self, stream_id: int) -> int:
+        await trio.lowlevel.checkpoint()
+        h2_conn = self._h2
+        while True:
+            self._check_stream(stream_id)
+            try:
+                window = h2_conn.local_flow_control_window(stream_id)
+            except h2.exceptions.StreamClosedError:
+                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+            if window > 0:
+                return min(window, h2_conn.max_outbound_frame_size)
+            with trio.move_on_after(self._config.send_timeout) as waited:
+                await self._windows.wait(stream_id)
+            if waited.cancelled_caught:
+                log.info("stream %d: peer gave no flow-control credit in time", stream_id)
+                self.reset_stream(stream_id, ErrorCodes.CANCEL)
+                stream = self._streams.get(stream_id)
+                if stream is not None:
+                    stream._on_reset(ErrorCodes.CANCEL, remote=False)
+                raise StreamReset(ErrorCodes.CANCEL, remote=False)
+
+    def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None:
         h2_conn = self._h2
@@ -558,9 +721,9 @@ class Connection:
         if (
             not remote.enable_push
             or self._goaway_sent
-            or h2_conn.open_outbound_streams >= remote.max_concurrent_streams
+            or self._peer_goaway
+            or self._pushes_in_flight >= remote.max_concurrent_streams
         ):
-            await trio.lowlevel.checkpoint()
             return None
         self._check_stream(parent.stream_id)
         promised_id = h2_conn.get_next_available_stream_id()
@@ -583,13 +746,13 @@ class Connection:
         )
         pushed._end_inbound()
         self._streams[promised_id] = pushed
+        self._pushes_in_flight += 1
 
         async def serve_push(stream: Stream) -> None:
             await stream.respond(response.status, response.headers, response.body)
 
         assert self._handlers is not None
-        self._handlers.start_soon(self._run_stream, pushed, serve_push)
-        await trio.lowlevel.checkpoint()
+        self._handlers.start_soon(self._run_stream, pushed, response.handler or serve_push)
         return pushed
 
     # --------------------------------------------------------------------- writer
@@ -666,6 +829,18 @@ class Connection:
         if self._drained is not None:
             self._drained.set()
         self._cancel_scope.cancel()
+
+
+async def _answer_431(stream: Stream) -> None:
+    # RFC 9113 §10.5.1: the header list is over SETTINGS_MAX_HEADER_LIST_SIZE.
+    await stream.respond(
+        431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
+    )
+
+
+def _frames(size: int, frame_size: int) -> int:
+    """How many DATA frames carry ``size`` bytes (an empty body takes one)."""
+    return max(1, -(-size // frame_size))
 
 
 def _host(address: Any) -> str:

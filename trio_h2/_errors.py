@@ -51,3 +51,15 @@ class HPACKError(H2Error):
     header list limit, or break the table-size rules; after that the inflater's table
     no longer matches the peer's and every later call fails too.
     """
+
+
+def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The lone exception inside (nested) one-member groups, else the group itself.
+
+    At the API boundary a caller should meet its own exception (a KeyboardInterrupt,
+    a failed assertion), not the nursery that happened to carry it.
+    """
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
+        found = found.exceptions[0]
+    return found

@@ -86,9 +86,25 @@ class FastH2Connection(H2Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # h2 sets encoder.header_table_size from the peer's SETTINGS, and the
-        # decoder's limits from ours, as it did on hpack's objects.
+        # decoder's limits from ours, as it did on hpack's objects; the limits set
+        # so far carry over.
         self.encoder: Any = HeaderEncoder()
-        self.decoder: Any = HeaderDecoder()
+        decoder = HeaderDecoder(self.decoder.max_header_list_size)
+        decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
+        self.decoder: Any = decoder
+
+    def forget_stream(self, stream_id: int) -> None:
+        """Drop a finished stream from h2's table, noting how it closed, as h2 does.
+
+        h2 drops closed streams only while it counts the open ones, which the server
+        keeps it from doing (``_protocol.ServerH2.open_inbound_streams``): without
+        this, every stream of a long connection would stay in ``h2.streams`` (memory,
+        and slower dict work) until the connection ends.
+        """
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
 
     def send_headers(
         self,

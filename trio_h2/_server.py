@@ -17,6 +17,7 @@ import trio
 
 from ._config import Config
 from ._connection import Connection, Handler
+from ._errors import single_exception
 from ._headers import DateCache
 
 log = logging.getLogger("trio_h2")
@@ -50,14 +51,37 @@ class Server:
         listeners: list[trio.SocketListener],
         task_status: trio.TaskStatus[ServerAddress],
     ) -> None:
+        try:
+            await self._serve_listeners(listeners, task_status)
+        except BaseExceptionGroup as group:
+            single = single_exception(group)
+            raise single from single.__cause__
+
+    async def _serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        task_status: trio.TaskStatus[ServerAddress],
+    ) -> None:
         async with trio.open_nursery() as nursery:
-            for listener in listeners:
-                nursery.start_soon(self._accept_loop, listener, nursery)
+            accepting = trio.CancelScope()
+
+            async def accept_all() -> None:
+                with accepting:
+                    async with trio.open_nursery() as acceptors:
+                        for listener in listeners:
+                            acceptors.start_soon(self._accept_loop, listener, nursery)
+
+            nursery.start_soon(accept_all)
             host, port = listeners[0].socket.getsockname()[:2]
+            for listener in listeners:
+                log.info("listening on %s", _describe(listener.socket.getsockname()))
             task_status.started(ServerAddress(host, port))
             try:
                 await trio.sleep_forever()
             finally:
+                # Reached by cancellation and by KeyboardInterrupt alike: stop the
+                # accept loops before their listeners close under them, then wind down.
+                accepting.cancel()
                 with trio.CancelScope(shield=True):
                     for listener in listeners:
                         await listener.aclose()
@@ -79,6 +103,8 @@ class Server:
         while True:
             try:
                 stream = await listener.accept()
+            except trio.ClosedResourceError:
+                return
             except OSError as exc:
                 # Out of file descriptors and the like: back off instead of spinning.
                 log.warning("accept() failed: %s", exc)
@@ -139,6 +165,11 @@ class Server:
             self.connections.discard(connection)
             if self._idle is not None and not self.connections:
                 self._idle.set()
+
+
+def _describe(sockname: Any) -> str:
+    host, port = sockname[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def prepare_ssl_context(ssl_context: ssl.SSLContext) -> ssl.SSLContext:

@@ -13,8 +13,9 @@ response state first, so misuse fails loudly before anything reaches the wire.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -59,7 +60,9 @@ class StreamIO(Protocol):
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders: ...
 
-    async def push(
+    async def wait_send_window(self, stream_id: int) -> int: ...
+
+    def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None: ...
 
@@ -72,12 +75,19 @@ class _Response(enum.Enum):
 
 
 class PushedResponse:
-    """The response a push promises: status, headers and body."""
+    """The response a push promises: status, headers and body, or a handler that answers."""
 
-    def __init__(self, status: int, headers: RawHeaders, body: Body) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: RawHeaders,
+        body: Body,
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.handler = handler
 
 
 class Stream:
@@ -118,6 +128,8 @@ class Stream:
         self.protocol = decode(pseudo[b":protocol"]) if b":protocol" in pseudo else None
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
+        #: The request's pseudo-header fields as bytes, in the order received.
+        self.raw_pseudo_headers: RawHeaders = list(pseudo.items())
         #: The request's header fields as str pairs, in order, repeats kept.
         self.headers: list[tuple[str, str]] = [(decode(n), decode(v)) for n, v in raw_headers]
         if not self.authority:
@@ -126,6 +138,7 @@ class Stream:
         self.client_address = client_address
         #: Request trailers, once the body has been read to its end (None if none came).
         self.trailers: list[tuple[str, str]] | None = None
+        self._pending_trailers: list[tuple[str, str]] | None = None
         #: True for a stream the server opened with a push.
         self.pushed = pushed
         #: The final status sent, or None before the response starts.
@@ -171,6 +184,7 @@ class Stream:
             if self._reset_code is not None:
                 raise StreamReset(self._reset_code, remote=self._reset_remote)
             if self._inbound_ended:
+                self.trailers = self._pending_trailers
                 await trio.lowlevel.checkpoint()
                 return b""
             if self._data_event is None:
@@ -223,6 +237,7 @@ class Stream:
             elif self._reset_code is not None:
                 raise StreamReset(self._reset_code, remote=self._reset_remote)
             elif self._inbound_ended:
+                self.trailers = self._pending_trailers
                 break
             else:
                 if self._data_event is None:
@@ -234,17 +249,14 @@ class Stream:
     # Called by the connection, synchronously, as frames arrive.
 
     def _feed(self, data: bytes, flow_length: int) -> None:
-        if not data:
-            # An empty (or padding-only) DATA frame has nothing to read, and b"" from
-            # receive_some() means the end of the body: return its credit now.
-            self._io.acknowledge(self.stream_id, flow_length)
-            return
         self._inbound.append((data, flow_length))
         self._wake_reader()
 
     def _end_inbound(self, trailers: RawHeaders | None = None) -> None:
         if trailers is not None:
-            self.trailers = [(decode(n), decode(v)) for n, v in trailers]
+            # Shown only once the handler has read up to them: what it sees must not
+            # depend on how fast they happened to arrive.
+            self._pending_trailers = [(decode(n), decode(v)) for n, v in trailers]
         self._inbound_ended = True
         self._wake_reader()
 
@@ -265,6 +277,11 @@ class Stream:
         total = sum(n for _, n in self._inbound)
         self._inbound.clear()
         return total
+
+    @property
+    def reset_code(self) -> int | None:
+        """The RST_STREAM error code once either side reset the stream, else None."""
+        return self._reset_code
 
     @property
     def request_complete(self) -> bool:
@@ -310,10 +327,15 @@ class Stream:
         raw = check_headers(headers)
         self._check_can_start()
         declared = _declared_length(raw)
+        bodiless = status in (204, 304)
+        if bodiless and length:
+            raise LocalProtocolError(f"a {status} response has no body")
         if length is not None:
             if declared is None:
-                raw.append((b"content-length", str(length).encode("ascii")))
-            elif declared != length and not (self.method == "HEAD" or status in (204, 304)):
+                # RFC 9110 §8.6: never on a 204; on a 304 it would describe the 200.
+                if not bodiless:
+                    raw.append((b"content-length", str(length).encode("ascii")))
+            elif declared != length and not (self.method == "HEAD" or bodiless):
                 raise LocalProtocolError(
                     f"content-length header says {declared}, the body has {length} bytes"
                 )
@@ -332,13 +354,23 @@ class Stream:
         ``body`` is bytes, str (sent as UTF-8), a binary file object (read in chunks
         in a worker thread, never whole), an async iterable of bytes, or a
         ``trio.MemoryReceiveChannel[bytes]`` fed by another task (closing its send side
-        ends the body).  ``content-length`` is added when the length is known.  Every
-        chunk waits for flow-control credit.  ``trailers`` are sent after the body.
+        ends the body).  ``content-length`` is added when the length is known (bytes,
+        str, regular files, ``io.BytesIO``); a declared ``content-length`` that a
+        known length contradicts raises :class:`LocalProtocolError` before anything
+        is sent, and a streamed body that turns out longer or shorter than it resets
+        the stream with INTERNAL_ERROR.  Every chunk waits for flow-control credit and
+        goes out in frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE.
+        ``trailers`` are sent after the body, in a final HEADERS frame.
+
+        ``respond`` owns the body source: when it returns or fails, a file is closed,
+        an async generator is closed, and a channel's receive side is closed, so a
+        producer still sending (say, for a HEAD request, which gets headers only)
+        gets ``trio.BrokenResourceError`` and knows nobody is listening.
         """
         fixed = _body.fixed_body(body)
         head_request = self.method == "HEAD"
+        raw_trailers = check_headers(trailers, trailers=True) if trailers else None
         if fixed is not None:
-            raw_trailers = check_headers(trailers, trailers=True) if trailers else None
             raw = self._start(status, headers, len(fixed))
             self._response_status(status)
             if head_request or (not fixed and raw_trailers is None):
@@ -354,16 +386,13 @@ class Stream:
         source = _body.chunks(body)
         try:
             async with self.start_response(status, headers, content_length=length) as out:
-                if trailers:
-                    out.set_trailers(trailers)
+                if raw_trailers:
+                    out.set_trailers(raw_trailers)
                 if not head_request:
                     async for chunk in source:
                         await out.send(chunk)
         finally:
-            await source.aclose()  # type: ignore[attr-defined]
-            close = getattr(body, "close", None)
-            if close is not None and hasattr(body, "read"):
-                close()
+            await _body.close(source, body)
 
     def _response_status(self, status: int) -> None:
         self.status = status
@@ -381,7 +410,12 @@ class Stream:
         The HEADERS go out on entry.  ``await body.send(chunk)`` waits for flow-control
         credit (backpressure); leaving the block ends the stream, with the trailers set
         by :meth:`ResponseBody.set_trailers`.  An exception inside the block resets the
-        stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.
+        stream with INTERNAL_ERROR; a cancellation resets it with CANCEL.  A body that
+        ends shorter than ``content_length`` (or a ``content-length`` header) raises
+        :class:`LocalProtocolError` and resets the stream.
+
+        The response to a HEAD request is its HEADERS alone, with END_STREAM: what the
+        block sends, and its trailers, are dropped, so one handler serves GET and HEAD.
         """
         return _StartedResponse(self, status, headers, content_length)
 
@@ -394,12 +428,58 @@ class Stream:
         status: int = 200,
         headers: HeaderList = (),
         body: Body = b"",
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
     ) -> Stream | None:
         """Push a response the client did not ask for yet (PUSH_PROMISE).
 
-        Allowed before this stream's response starts, for safe, cacheable methods
-        (GET, HEAD).  Returns the pushed Stream, or None when the push was skipped
-        because the peer disabled push or has no room for another stream.
+        The promised request is ``method path`` with this request's ``:scheme`` and
+        ``:authority``, plus ``request_headers``.  The PUSH_PROMISE leaves at once,
+        ahead of this stream's own response, so the client learns of the resource
+        before anything that refers to it.  The promised response (``status``,
+        ``headers``, and any ``body`` that :meth:`respond` takes) is then served on a
+        task of its own, with flow control, independently of this stream: a
+        RST_STREAM from the peer on the pushed stream cancels only that task.
+
+        Allowed only before this stream's response starts (1xx responses may have
+        gone out), only for safe, cacheable methods (GET, HEAD), and not from a
+        pushed stream; otherwise :class:`LocalProtocolError`.
+
+        Returns the pushed :class:`Stream`, or **None when the push was skipped**:
+        the peer disabled push (SETTINGS_ENABLE_PUSH=0), its
+        SETTINGS_MAX_CONCURRENT_STREAMS leaves no room for another stream from the
+        server, or the connection is closing (GOAWAY).  A skipped push is not an
+        error: the client asks for the resource itself when it needs it.
+
+        When ``handler`` is given, the pushed stream runs ``await handler(pushed)``
+        in its task instead of answering with ``status``, ``headers`` and ``body``.
+        """
+        pushed = self.push_nowait(
+            path,
+            method=method,
+            request_headers=request_headers,
+            status=status,
+            headers=headers,
+            body=body,
+            handler=handler,
+        )
+        await trio.lowlevel.checkpoint()
+        return pushed
+
+    def push_nowait(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        request_headers: HeaderList = (),
+        status: int = 200,
+        headers: HeaderList = (),
+        body: Body = b"",
+        handler: Callable[[Stream], Awaitable[None]] | None = None,
+    ) -> Stream | None:
+        """Like :meth:`push`, but synchronous: the PUSH_PROMISE is queued at once.
+
+        For callers that cannot await (callback-style APIs) and need the promised
+        stream id right away; the pushed response is served by its own task.
         """
         if method not in ("GET", "HEAD"):
             raise LocalProtocolError(f"only GET and HEAD can be pushed, not {method!r}")
@@ -407,6 +487,8 @@ class Stream:
             raise LocalProtocolError(f"a pushed path starts with '/', not {path!r}")
         if self.pushed:
             raise LocalProtocolError("a pushed stream cannot push")
+        if _BAD_PATH_RE.search(path):
+            raise LocalProtocolError(f"invalid character in pushed path {path!r}")
         self._check_can_start()
         check_status(status)
         raw_request = [
@@ -416,8 +498,21 @@ class Stream:
             (b":path", path.encode("utf-8")),
             *check_headers(request_headers),
         ]
-        response = PushedResponse(status, check_headers(headers), body)
-        return await self._io.push(self, raw_request, response)
+        _body.check(body)
+        response = PushedResponse(status, check_headers(headers), body, handler)
+        return self._io.push_nowait(self, raw_request, response)
+
+    async def wait_send_window(self) -> int:
+        """Wait until the peer's flow-control windows let response data go.
+
+        Returns how many bytes may be sent now without waiting: the smaller of the
+        stream's and the connection's windows, capped at the peer's largest frame.
+        For producers that must size their chunks to the window (pull-style body
+        generators); :meth:`ResponseBody.send` waits for credit by itself.  Raises
+        :class:`StreamReset` if the stream is reset, or the peer gives no credit within
+        ``Config.send_timeout``.
+        """
+        return await self._io.wait_send_window(self.stream_id)
 
     async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
@@ -445,9 +540,12 @@ class _StartedResponse:
         stream = self._stream
         raw = stream._start(self._status, self._headers, self._content_length)
         declared = _declared_length(raw)
+        head_request = stream.method == "HEAD"
         stream._response_status(self._status)
-        stream._io.send_headers(stream.stream_id, raw, False)
-        self._body = ResponseBody(stream, declared, no_body=stream.method == "HEAD")
+        stream._io.send_headers(stream.stream_id, raw, head_request)
+        if head_request:
+            stream._response = _Response.ENDED
+        self._body = ResponseBody(stream, declared, no_body=head_request)
         return self._body
 
     async def __aexit__(
@@ -487,6 +585,9 @@ class ResponseBody:
         data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
         if not isinstance(data, bytes | bytearray | memoryview):
             raise LocalProtocolError(f"send() takes bytes or str, not {type(chunk).__name__}")
+        if self._no_body:
+            await trio.lowlevel.checkpoint()
+            return
         self._stream._check_open()
         if self._declared is not None and self._sent + len(data) > self._declared:
             raise LocalProtocolError(
@@ -494,21 +595,33 @@ class ResponseBody:
             )
         if self._bodiless_status and data:
             raise LocalProtocolError(f"a {self._stream.status} response has no body")
-        if not data or self._no_body:
+        if not data:
             await trio.lowlevel.checkpoint()
             return
         self._sent += len(data)
         await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
 
     def set_trailers(self, trailers: HeaderList) -> None:
-        """Trailers to send when the body ends (e.g. ``grpc-status``)."""
+        """Trailers to send when the body ends (e.g. ``grpc-status``).
+
+        They go out as a final HEADERS frame with END_STREAM; an empty list sends
+        none.  Calling it again replaces them.
+        """
+        raw = check_headers(trailers, trailers=True)
+        if self._no_body:
+            return
         self._stream._check_open()
-        self._trailers = check_headers(trailers, trailers=True)
+        self._trailers = raw or None
 
     async def _finish(self) -> None:
         stream = self._stream
+        if self._no_body:
+            await trio.lowlevel.checkpoint()
+            return
         stream._check_open()
-        if self._declared is not None and self._sent != self._declared and not self._no_body:
+        if self._declared is not None and self._sent != self._declared:
+            stream._io.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+            stream._on_reset(ErrorCodes.INTERNAL_ERROR, remote=False)
             raise LocalProtocolError(
                 f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
             )
@@ -518,6 +631,10 @@ class ResponseBody:
             stream._io.end_stream(stream.stream_id)
         stream._response = _Response.ENDED
         await trio.lowlevel.checkpoint()
+
+
+# A :path goes on the wire as it is: no controls, no spaces (RFC 9113 §8.3.1).
+_BAD_PATH_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _declared_length(headers: RawHeaders) -> int | None:

@@ -30,7 +30,7 @@ from h2.errors import ErrorCodes
 
 from ._config import Config
 from ._connection import Handler
-from ._errors import ConnectionClosed, StreamReset
+from ._errors import ConnectionClosed, StreamReset, single_exception
 from ._h2patch import H2Connection
 from ._headers import decode
 from ._server import Server
@@ -61,7 +61,8 @@ class Response:
     pushed: list[Response] = field(default_factory=list)
     #: The RST_STREAM code, if the stream was reset.
     reset_code: int | None = None
-    #: The order in which the parts arrived: "informational", "headers", "data", "trailers".
+    #: The order in which the parts arrived: "informational", "push" (a PUSH_PROMISE
+    #: on this stream), "headers", "data", "trailers".
     arrival: list[str] = field(default_factory=list)
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -125,7 +126,8 @@ class StreamingResponse:
                 self._client._acknowledge(state.response.stream_id, length)
                 await self._client._send()
                 state.response.body += data
-                yield data
+                if data:
+                    yield data
                 continue
             if state.done.is_set():
                 if state.response.reset_code is not None:
@@ -247,6 +249,7 @@ class Client:
             self._streams[pushed.stream_id] = _ClientStream(pushed)
             if parent is not None:
                 parent.response.pushed.append(pushed)
+                parent.response.arrival.append("push")
         elif state is None:
             return
         elif isinstance(event, h2.events.InformationalResponseReceived):
@@ -434,7 +437,7 @@ class Client:
                 yield StreamingResponse(self, state)
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            single = _single(group)
+            single = single_exception(group)
             raise single from single.__cause__
 
     async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
@@ -499,7 +502,7 @@ async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncItera
                 await client.aclose()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        single = _single(group)
+        single = single_exception(group)
         raise single from single.__cause__
 
 
@@ -531,12 +534,5 @@ async def connect(
                 yield client
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        single = _single(group)
+        single = single_exception(group)
         raise single from single.__cause__
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # A test's own exception should reach it as itself, not wrapped by our nursery.
-    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
-        group = group.exceptions[0]  # type: ignore[assignment]
-    return group
