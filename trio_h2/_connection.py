@@ -138,7 +138,8 @@ class Connection:
         # Declared request-body bytes still expected, per stream with content-length.
         self._body_left: dict[int, int] = {}
         self._gate = FrameGate(config, self)
-        self._idle_deadline = math.inf
+        self._idle_since = 0.0
+        self._handshake_deadline = math.inf
         self._windows = WindowWaiters()
         self._outbuf = bytearray()
         self._in_flight = 0
@@ -236,50 +237,83 @@ class Connection:
     # --------------------------------------------------------------------- reader
 
     async def _reader_loop(self) -> None:
+        # The reader runs under a deadline: the handshake's, then the idle timeout's
+        # (no open stream), or a header block's (slowloris).  Moving a CancelScope's
+        # deadline costs a trip through trio's deadline heap, and a connection with one
+        # request at a time goes idle and busy once per request; so the deadline is only
+        # ever allowed to fire early, never late: when it fires, the loop works out
+        # whether anything has really expired and, if not, reads on under a new one.
+        self._handshake_deadline = trio.current_time() + self._config.handshake_timeout
+        while not self._stop_reading:
+            deadline = self._next_deadline()
+            if deadline <= trio.current_time():
+                break
+            self._reader_scope = trio.CancelScope(deadline=deadline)
+            with self._reader_scope:
+                await self._read_frames()
+                return
+        self._deadline_expired()
+
+    async def _read_frames(self) -> None:
         config = self._config
         gate = self._gate
-        self._idle_deadline = trio.current_time() + config.handshake_timeout
-        self._reader_scope.deadline = self._idle_deadline
-        with self._reader_scope:
-            while not self._stop_reading:
-                if self._pending_out() >= config.max_outbound_buffer:
-                    # The peer is not reading what we send; read no more work from it.
-                    await self._wait_drained()
-                    continue
-                try:
-                    data = await self._transport.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
-                    self._broken = True
-                    return
-                try:
-                    for run in gate.feed(data, trio.current_time()):
-                        self._receive(run)
-                        if self._stop_reading:
-                            break
-                except GateError as exc:
-                    self._close_with_error(exc.error_code, str(exc))
-                    return
-                except h2.exceptions.ProtocolError as exc:
-                    # h2 has queued GOAWAY with the right code already.
-                    log.debug("protocol error from %s: %s", self.client_address, exc)
-                    self._flush()
-                    return
+        scope = self._reader_scope
+        while not self._stop_reading:
+            if self._pending_out() >= config.max_outbound_buffer:
+                # The peer is not reading what we send; read no more work from it.
+                await self._wait_drained()
+                continue
+            try:
+                data = await self._transport.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self._broken = True
+                return
+            try:
+                for run in gate.feed(data, trio.current_time()):
+                    self._receive(run)
+                    if self._stop_reading:
+                        break
+            except GateError as exc:
+                self._close_with_error(exc.error_code, str(exc))
+                return
+            except h2.exceptions.ProtocolError as exc:
+                # h2 has queued GOAWAY with the right code already.
+                log.debug("protocol error from %s: %s", self.client_address, exc)
                 self._flush()
-                if (
-                    gate.header_block_since is not None
-                    or self._reader_scope.deadline != self._idle_deadline
-                ):
-                    self._set_reader_deadline()
-        if not self._stop_reading and not self._broken:
+                return
+            self._flush()
             since = gate.header_block_since
-            if not self._preface_seen:
-                log.debug("no HTTP/2 preface from %s in time", self.client_address)
-            elif since is not None and trio.current_time() >= since + config.header_timeout:
-                self._close_with_error(ErrorCodes.NO_ERROR, "header block not finished in time")
-            elif not self._streams:
-                self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
+            if since is not None and since + config.header_timeout < scope.deadline:
+                scope.deadline = since + config.header_timeout
+
+    def _next_deadline(self) -> float:
+        """When the reader must next look at the clock (possibly before any expiry)."""
+        config = self._config
+        now = trio.current_time()
+        if not self._preface_seen:
+            deadline = self._handshake_deadline
+        elif self._streams:
+            deadline = now + config.idle_timeout  # not idle: only a time to look again
+        else:
+            deadline = self._idle_since + config.idle_timeout
+        since = self._gate.header_block_since
+        if since is not None:
+            # A header block (slowloris) gets header_timeout, open streams or not.
+            deadline = min(deadline, since + config.header_timeout)
+        return deadline
+
+    def _deadline_expired(self) -> None:
+        if self._stop_reading or self._broken:
+            return
+        since = self._gate.header_block_since
+        if not self._preface_seen:
+            log.debug("no HTTP/2 preface from %s in time", self.client_address)
+        elif since is not None and trio.current_time() >= since + self._config.header_timeout:
+            self._close_with_error(ErrorCodes.NO_ERROR, "header block not finished in time")
+        elif not self._streams:
+            self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
 
     def _receive(self, data: bytes) -> None:
         events = self._h2.receive_data(data)
@@ -293,29 +327,15 @@ class Connection:
         if self._starting:
             self._start_handlers()
 
-    def _update_idle_deadline(self) -> None:
-        if self._streams or self._stop_reading:
-            self._idle_deadline = math.inf
-        else:
-            self._idle_deadline = trio.current_time() + self._config.idle_timeout
-        self._set_reader_deadline()
-
-    def _set_reader_deadline(self) -> None:
-        since = self._gate.header_block_since
-        if since is None:
-            self._reader_scope.deadline = self._idle_deadline
-        else:
-            # A header block (slowloris) gets header_timeout, open streams or not.
-            self._reader_scope.deadline = min(
-                self._idle_deadline, since + self._config.header_timeout
-            )
+    def _went_idle(self) -> None:
+        self._idle_since = trio.current_time()
 
     # ------------------------------------------------------------------- dispatch
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         if not self._preface_seen:
             self._preface_seen = True
-            self._update_idle_deadline()
+            self._went_idle()
         if _SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
             self._windows.wake_all()
 
@@ -354,8 +374,6 @@ class Connection:
         self._streams[stream_id] = stream
         if event.stream_ended is not None:
             stream._end_inbound()
-        if len(self._streams) == 1:
-            self._update_idle_deadline()
         if info.size > self._config.max_header_list_size:
             self._starting.append((stream, _answer_431))
         else:
@@ -536,7 +554,7 @@ class Connection:
         self._windows.wake(stream_id)
         self._flush()
         if not self._streams:
-            self._update_idle_deadline()
+            self._went_idle()
             self._stop_if_done()
 
     # ------------------------------------------- GatePeer, used by the frame gate
