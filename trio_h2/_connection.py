@@ -651,15 +651,7 @@ class Connection:
             except h2.exceptions.StreamClosedError:
                 raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
             if window <= 0:
-                with trio.move_on_after(config.send_timeout) as waited:
-                    await self._windows.wait(stream_id)
-                if waited.cancelled_caught:
-                    log.info("stream %d: peer gave no flow-control credit in time", stream_id)
-                    self.reset_stream(stream_id, ErrorCodes.CANCEL)
-                    stream = self._streams.get(stream_id)
-                    if stream is not None:
-                        stream._on_reset(ErrorCodes.CANCEL, remote=False)
-                    raise StreamReset(ErrorCodes.CANCEL, remote=False)
+                await self._wait_window(stream_id)
                 continue
             end = offset + min(window, total - offset, config.max_outbound_buffer)
             chunk = data if end - offset == total else memoryview(data)[offset:end]
@@ -721,15 +713,19 @@ class Connection:
                 raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
             if window > 0:
                 return min(window, h2_conn.max_outbound_frame_size)
-            with trio.move_on_after(self._config.send_timeout) as waited:
-                await self._windows.wait(stream_id)
-            if waited.cancelled_caught:
-                log.info("stream %d: peer gave no flow-control credit in time", stream_id)
-                self.reset_stream(stream_id, ErrorCodes.CANCEL)
-                stream = self._streams.get(stream_id)
-                if stream is not None:
-                    stream._on_reset(ErrorCodes.CANCEL, remote=False)
-                raise StreamReset(ErrorCodes.CANCEL, remote=False)
+            await self._wait_window(stream_id)
+
+    async def _wait_window(self, stream_id: int) -> None:
+        """Wait for flow-control credit; a peer that gives none in time loses the stream."""
+        with trio.move_on_after(self._config.send_timeout) as waited:
+            await self._windows.wait(stream_id)
+        if waited.cancelled_caught:
+            log.info("stream %d: peer gave no flow-control credit in time", stream_id)
+            self.reset_stream(stream_id, ErrorCodes.CANCEL)
+            stream = self._streams.get(stream_id)
+            if stream is not None:
+                stream._on_reset(ErrorCodes.CANCEL, remote=False)
+            raise StreamReset(ErrorCodes.CANCEL, remote=False)
 
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
