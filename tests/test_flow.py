@@ -7,6 +7,7 @@ import trio
 import trio.testing
 
 import trio_h2
+from trio_h2._flow import WindowWaiters
 from trio_h2.testing import connect
 
 
@@ -174,3 +175,77 @@ async def test_unread_body_credit_is_returned_to_the_connection() -> None:
         for _ in range(20):
             response = await client.post("/", b"x" * 60_000)
             assert response.body == b"ignored"
+
+
+async def test_connection_credit_is_handed_on_in_turn() -> None:
+    # Twenty responses share the client's 65,535-byte connection window.  Each
+    # WINDOW_UPDATE on the connection wakes one waiting sender, which hands on what it
+    # does not use: all complete, and senders are not woken in herds only to park again.
+    size = 200_000
+    parked = 0
+    original = WindowWaiters.wait
+
+    async def counting(self: WindowWaiters, stream_id: int, *, connection: bool = False) -> None:
+        nonlocal parked
+        parked += 1
+        await original(self, stream_id, connection=connection)
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [], stream.path.encode()[-1:] * size)
+
+    WindowWaiters.wait = counting  # type: ignore[method-assign]
+    try:
+        async with connect(handler, initial_window_size=1_000_000) as client:
+            results: dict[str, bytes] = {}
+
+            async def fetch(path: str) -> None:
+                results[path] = (await client.get(path)).body
+
+            async with trio.open_nursery() as nursery:
+                for i in range(20):
+                    nursery.start_soon(fetch, f"/{chr(97 + i)}")
+    finally:
+        WindowWaiters.wait = original  # type: ignore[method-assign]
+    assert results == {f"/{chr(97 + i)}": chr(97 + i).encode() * size for i in range(20)}
+    # About one park per connection-window refill, not one per waiting stream.
+    refills = 20 * size // 32_768
+    assert parked <= 2 * refills + 20
+
+
+async def test_deferred_sender_does_not_strand_connection_credit() -> None:
+    # A body that waits for the window and then does not send (deferred generation)
+    # must not keep the connection's credit from the stream in line behind it.
+    stall = trio.Event()
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        if stream.path == "/stalled":
+            async with stream.start_response(200) as body:
+                await body.send(b"s" * 65_535)  # the client's whole connection window
+                await stream.wait_send_window()
+                await stall.wait()
+        else:
+            await stream.respond(200, [], b"o" * 1_000)
+
+    async with connect(handler, initial_window_size=1_000_000) as client:
+        async with client.stream("GET", "/stalled") as stalled:
+            await trio.testing.wait_all_tasks_blocked()
+            async with trio.open_nursery() as nursery:
+                result: list[bytes] = []
+
+                async def other() -> None:
+                    result.append((await client.get("/other")).body)
+
+                nursery.start_soon(other)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not result  # in line behind /stalled, at a shut connection window
+                # One WINDOW_UPDATE with all the credit: it wakes /stalled, first in line.
+                client.h2.increment_flow_control_window(65_535)
+                await client._send()
+                with trio.fail_after(10):
+                    while not result:
+                        await trio.testing.wait_all_tasks_blocked()
+                        if not result:
+                            await client.ping()  # lets time pass without sleeping
+                del stalled
+            assert result == [b"o" * 1_000]
+            stall.set()

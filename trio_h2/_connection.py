@@ -454,7 +454,7 @@ class Connection:
         if event.stream_id:
             self._windows.wake(event.stream_id)
         else:
-            self._windows.wake_all()
+            self._windows.wake_connection()
 
     def _on_terminated(self, event: h2.events.ConnectionTerminated) -> None:
         self._peer_goaway = True
@@ -637,6 +637,14 @@ class Connection:
             self._flush()
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        try:
+            await self._send_data(stream_id, data, end_stream)
+        except BaseException:
+            # Woken for connection credit it will not use: the next in line gets it.
+            self._pass_connection_credit()
+            raise
+
+    async def _send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
         h2_conn = self._h2
         config = self._config
         total = len(data)
@@ -661,9 +669,14 @@ class Connection:
             self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
             offset = end
             self._flush()
+            self._pass_connection_credit()
             if offset >= total:
                 break
         await trio.lowlevel.checkpoint()
+
+    def _pass_connection_credit(self) -> None:
+        if self._windows.in_line and self._h2.outbound_flow_control_window > 0:
+            self._windows.wake_connection()
 
     async def send_response(
         self, stream_id: int, headers: RawHeaders, data: bytes, trailers: RawHeaders | None
@@ -712,14 +725,27 @@ class Connection:
             except h2.exceptions.StreamClosedError:
                 raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
             if window > 0:
+                # The caller may not send at once (a deferred body): let the next one
+                # in line look at the connection's credit too.
+                self._pass_connection_credit()
                 return min(window, h2_conn.max_outbound_frame_size)
             await self._wait_window(stream_id)
 
     async def _wait_window(self, stream_id: int) -> None:
         """Wait for flow-control credit; a peer that gives none in time loses the stream."""
+        on_connection = self._h2.outbound_flow_control_window <= 0
+        if not on_connection:
+            # Woken in line for connection credit, but it is this stream's own window
+            # that is shut: the credit goes to the next in line.
+            self._pass_connection_credit()
         with trio.move_on_after(self._config.send_timeout) as waited:
-            await self._windows.wait(stream_id)
+            try:
+                await self._windows.wait(stream_id, connection=on_connection)
+            except BaseException:
+                self._pass_connection_credit()
+                raise
         if waited.cancelled_caught:
+            self._pass_connection_credit()
             log.info("stream %d: peer gave no flow-control credit in time", stream_id)
             self.reset_stream(stream_id, ErrorCodes.CANCEL)
             stream = self._streams.get(stream_id)
