@@ -32,7 +32,12 @@ from h2.exceptions import (
     StreamClosedError,
     StreamIDTooLowError,
 )
-from h2.stream import StreamInputs, StreamState, _transitions as _stream_transitions
+from h2.stream import (
+    StreamClosedBy,
+    StreamInputs,
+    StreamState,
+    _transitions as _stream_transitions,
+)
 from hyperframe.frame import RstStreamFrame
 
 from ._h2patch import H2Connection
@@ -252,10 +257,22 @@ class FastH2Connection(H2Connection):
         if not isinstance(self.config.logger, DummyLogger):
             self.config.logger.trace("Received frame: %s", repr(frame))
         events: list[Any]
+        # Whether the server had reset this stream before the frame came: h2 marks a
+        # stream it resets in answer to the frame itself the same way, and that
+        # RST_STREAM must go out.
+        reset_before = (
+            frame.stream_id != 0
+            and self._stream_closed_by(frame.stream_id) is StreamClosedBy.SEND_RST_STREAM
+        )
         try:
             frames, events = self._frame_dispatch_table[frame.__class__](frame)
         except StreamClosedError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
+            if reset_before and e.stream_id == frame.stream_id:
+                # RFC 9113 §5.1: frames still in flight when we reset a stream MUST
+                # be ignored (h2 answers them with another RST_STREAM).  What they do
+                # to the connection (HPACK, flow control) has been done already.
+                events = e._events
+            elif self._stream_is_closed_by_reset(e.stream_id):
                 f = RstStreamFrame(e.stream_id)
                 f.error_code = e.error_code
                 self._prepare_for_sending([f])
@@ -263,7 +280,9 @@ class FastH2Connection(H2Connection):
             else:
                 raise
         except StreamIDTooLowError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
+            if reset_before and e.stream_id == frame.stream_id:
+                events = []
+            elif self._stream_is_closed_by_reset(e.stream_id):
                 f = RstStreamFrame(e.stream_id)
                 f.error_code = ErrorCodes.STREAM_CLOSED
                 self._prepare_for_sending([f])

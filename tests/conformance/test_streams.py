@@ -290,3 +290,27 @@ async def test_data_beyond_the_connection_window_is_flow_control_error() -> None
             await peer.request(stream_id, POST, end_stream=False)
             await peer.send(DataFrame(stream_id, b"x" * 16_384))
         await peer.expect_goaway(ErrorCodes.FLOW_CONTROL_ERROR)
+
+
+async def reset_at_once(stream: trio_h2.Stream) -> None:
+    if stream.path == "/reset":
+        await stream.reset(ErrorCodes.CANCEL)
+        return
+    await stream.respond(200, [], b"ok")
+
+
+async def test_frames_in_flight_after_our_reset_are_ignored() -> None:
+    # §5.1: "An endpoint MUST ignore frames that it receives on closed streams after
+    # it has sent a RST_STREAM frame."  The trailers still update the HPACK table.
+    upload = [(":method", "POST"), (":scheme", "http"), (":authority", "a"), (":path", "/reset")]
+    async with open_peer(reset_at_once) as peer:
+        await peer.request(1, upload, end_stream=False)
+        await peer.expect_rst(1, ErrorCodes.CANCEL)
+        await peer.send(DataFrame(1, b"late body"))
+        await peer.send(peer.headers(1, [("x-late-trailer", "indexed-now")], end_stream=True))
+        get = [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/ok")]
+        await peer.request(3, [*get, ("x-late-trailer", "indexed-now")])
+        response = await peer.expect_response(3)
+        assert response.status == 200
+        resets = [f for f in peer.received if isinstance(f, RstStreamFrame)]
+        assert [(f.stream_id, f.error_code) for f in resets] == [(1, ErrorCodes.CANCEL)]
