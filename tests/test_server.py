@@ -223,3 +223,31 @@ async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> 
     # Only the interrupt itself comes out (in the script's own nursery's group).
     raised = re.findall(r"^[\s|+]*(\w+(?:Error|Interrupt|Exception|Group))\b", text, re.M)
     assert raised == ["KeyboardInterrupt"], text
+
+
+async def test_unfinished_tls_handshakes_count_against_max_connections(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext
+) -> None:
+    config = trio_h2.Config(max_connections=1)
+    async with running_server(hello, ssl_context=server_ssl_context, config=config) as address:
+        silent = await trio.open_tcp_stream("127.0.0.1", address.port)  # never says hello
+        late = await trio.open_tcp_stream("127.0.0.1", address.port)
+        try:
+            assert await late.receive_some() == b""
+        except trio.BrokenResourceError:
+            pass
+        await late.aclose()
+        await silent.aclose()
+        # Once the silent one is gone there is room again.
+        with trio.fail_after(10):
+            while True:
+                tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+                tls = trio.SSLStream(tcp, client_context(ca, ["h2"]), server_hostname="localhost")
+                try:
+                    await tls.do_handshake()
+                except trio.BrokenResourceError:
+                    await trio.testing.wait_all_tasks_blocked()
+                    continue
+                break
+        async with open_client(tls) as client:
+            assert (await client.get("/")).status == 200

@@ -44,6 +44,7 @@ class Server:
         self.connections: set[Connection] = set()
         self._date = DateCache()
         self._idle: trio.Event | None = None
+        self._opening = 0
         self.shutting_down = False
 
     async def serve_listeners(
@@ -110,8 +111,9 @@ class Server:
                 log.warning("accept() failed: %s", exc)
                 await trio.sleep(0.1)
                 continue
-            if len(self.connections) >= self.config.max_connections or self.shutting_down:
-                log.info("refusing a connection: %d open", len(self.connections))
+            open_now = len(self.connections) + self._opening
+            if open_now >= self.config.max_connections or self.shutting_down:
+                log.info("refusing a connection: %d open", open_now)
                 await trio.aclose_forcefully(stream)
                 continue
             nursery.start_soon(self.handle_stream, stream)
@@ -123,31 +125,50 @@ class Server:
             peer = sock.getpeername() if sock is not None else None
         except OSError:
             peer = None  # already disconnected
-        with trio.CancelScope(shield=True) as scope:
-            transport: trio.abc.Stream = stream
-            if self.ssl_context is not None:
-                tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
-                with trio.move_on_after(self.config.handshake_timeout) as handshake:
-                    try:
-                        await tls.do_handshake()
-                    except trio.BrokenResourceError as exc:
-                        log.debug("TLS handshake with %s failed: %r", peer, exc)
-                        scope.cancel()
-                if handshake.cancelled_caught:
-                    log.debug("TLS handshake with %s timed out", peer)
-                if scope.cancel_called or handshake.cancelled_caught:
-                    await trio.aclose_forcefully(stream)
+        # Connections still in their TLS handshake count against max_connections too,
+        # or a flood of handshakes that never finish would get past the limit.
+        self._opening += 1
+        opening = True
+        try:
+            with trio.CancelScope(shield=True) as scope:
+                transport = await self._handshake(stream, peer, scope)
+                if transport is None:
                     return
-                if tls.selected_alpn_protocol() not in ALPN_PROTOCOLS:
-                    log.info(
-                        "closing TLS connection from %s: it did not negotiate h2 (ALPN %r)",
-                        peer,
-                        tls.selected_alpn_protocol(),
-                    )
-                    await trio.aclose_forcefully(tls)
-                    return
-                transport = tls
-            await self.serve_transport(transport, peer, scope)
+                self._opening -= 1
+                opening = False
+                await self.serve_transport(transport, peer, scope)
+        finally:
+            if opening:
+                self._opening -= 1
+
+    async def _handshake(
+        self, stream: trio.abc.Stream, peer: Any, scope: trio.CancelScope
+    ) -> trio.abc.Stream | None:
+        """The transport to speak HTTP/2 on, after TLS and ALPN; None if there is none."""
+        if self.ssl_context is None:
+            return stream
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
+        failed = False
+        with trio.move_on_after(self.config.handshake_timeout) as handshake:
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                log.debug("TLS handshake with %s failed: %r", peer, exc)
+                failed = True
+        if handshake.cancelled_caught:
+            log.debug("TLS handshake with %s timed out", peer)
+        if failed or handshake.cancelled_caught or scope.cancel_called:
+            await trio.aclose_forcefully(stream)
+            return None
+        if tls.selected_alpn_protocol() not in ALPN_PROTOCOLS:
+            log.info(
+                "closing TLS connection from %s: it did not negotiate h2 (ALPN %r)",
+                peer,
+                tls.selected_alpn_protocol(),
+            )
+            await trio.aclose_forcefully(tls)
+            return None
+        return tls
 
     async def serve_transport(
         self, transport: trio.abc.Stream, peer: Any, scope: trio.CancelScope | None = None
