@@ -225,29 +225,39 @@ async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> 
     assert raised == ["KeyboardInterrupt"], text
 
 
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener whose connections are in-memory stream pairs (for autojump tests)."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](100)
+
+    async def connect(self) -> trio.abc.Stream:
+        client, server = trio.testing.memory_stream_pair()
+        await self._send.send(server)
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        return await self._receive.receive()
+
+    async def aclose(self) -> None:
+        await self._receive.aclose()
+
+
 async def test_unfinished_tls_handshakes_count_against_max_connections(
-    ca: trustme.CA, server_ssl_context: ssl.SSLContext
+    server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config = trio_h2.Config(max_connections=1)
-    async with running_server(hello, ssl_context=server_ssl_context, config=config) as address:
-        silent = await trio.open_tcp_stream("127.0.0.1", address.port)  # never says hello
-        late = await trio.open_tcp_stream("127.0.0.1", address.port)
-        try:
-            assert await late.receive_some() == b""
-        except trio.BrokenResourceError:
-            pass
-        await late.aclose()
-        await silent.aclose()
-        # Once the silent one is gone there is room again.
-        with trio.fail_after(10):
-            while True:
-                tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
-                tls = trio.SSLStream(tcp, client_context(ca, ["h2"]), server_hostname="localhost")
-                try:
-                    await tls.do_handshake()
-                except trio.BrokenResourceError:
-                    await trio.testing.wait_all_tasks_blocked()
-                    continue
-                break
-        async with open_client(tls) as client:
-            assert (await client.get("/")).status == 200
+    config = trio_h2.Config(max_connections=1, handshake_timeout=10)
+    server = trio_h2._server.Server(hello, config, server_ssl_context)
+    server_ssl_context.set_alpn_protocols(["h2"])
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server._accept_loop, listener, nursery)
+        silent = await listener.connect()  # connects and never says hello
+        await trio.testing.wait_all_tasks_blocked()
+        late = await listener.connect()
+        # Refused at once, not after the silent one's handshake timeout.
+        assert await late.receive_some() == b""
+        assert trio.current_time() == 0
+        assert await silent.receive_some() == b""
+        assert trio.current_time() == pytest.approx(10)
+        nursery.cancel_scope.cancel()
