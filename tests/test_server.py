@@ -189,7 +189,8 @@ async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> 
     script = tmp_path / "server.py"
     script.write_text(
         "import logging, trio, trio_h2\n"
-        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "logging.basicConfig(format='%(message)s')\n"
+        "logging.getLogger('trio_h2').setLevel(logging.DEBUG)\n"
         "async def handler(stream):\n"
         "    await stream.respond(200, [], b'ok')\n"
         "trio.run(trio_h2.serve, handler, '127.0.0.1', 0)\n"

@@ -75,7 +75,7 @@ class Server:
             nursery.start_soon(accept_all)
             host, port = listeners[0].socket.getsockname()[:2]
             for listener in listeners:
-                log.info("listening on %s", _describe(listener.socket.getsockname()))
+                log.debug("listening on %s", _describe(listener.socket.getsockname()))
             task_status.started(ServerAddress(host, port))
             try:
                 await trio.sleep_forever()
