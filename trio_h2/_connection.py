@@ -12,7 +12,7 @@ Three kinds of task share one ``h2.connection.H2Connection``, inside one nursery
   state synchronously (send headers, send as much data as the windows allow) and then
   move h2's output into the connection's outbound buffer.  They await only for
   flow-control credit or for the outbound buffer to drain.
-* the **writer** is the only task that touches ``send_all``.  It takes the whole
+* the **writer** (``_writer.py``) is the only task that touches ``send_all``.  It takes the whole
   outbound buffer at once, so frames from many streams leave in one write, and a
   cancelled handler can never cut a frame in half.
 
@@ -60,6 +60,7 @@ from ._headers import DateCache, RawHeaders
 from ._protocol import ServerH2
 from ._stream import PushedResponse, Stream, pseudo_split
 from ._validate import MalformedRequest, check_request, check_trailers
+from ._writer import Writer
 
 log = logging.getLogger("trio_h2")
 access_log = logging.getLogger("trio_h2.access")
@@ -141,10 +142,14 @@ class Connection:
         self._idle_since = 0.0
         self._handshake_deadline = math.inf
         self._windows = WindowWaiters()
-        self._outbuf = bytearray()
-        self._in_flight = 0
-        self._writer_wakeup = trio.Event()
-        self._drained: trio.Event | None = None
+        self._writer = Writer(
+            transport,
+            max_buffer=config.max_outbound_buffer,
+            send_timeout=config.send_timeout,
+            peer=client_address,
+            several_streams=lambda: len(self._streams) > 1,
+            on_lost=self._writer_lost,
+        )
         self._handlers: trio.Nursery | None = None
         self._cancel_scope = trio.CancelScope()
         self._reader_scope = trio.CancelScope()
@@ -173,7 +178,7 @@ class Connection:
         try:
             with self._cancel_scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer_loop)
+                    nursery.start_soon(self._writer.run)
                     async with trio.open_nursery() as handlers:
                         self._handlers = handlers
                         self._h2.initiate_connection()
@@ -185,7 +190,7 @@ class Connection:
                         handlers.cancel_scope.cancel()
                     # What is queued (responses, GOAWAY) still goes out, briefly.
                     with trio.move_on_after(min(self._config.send_timeout, 5.0)):
-                        await self._wait_sent()
+                        await self._writer.wait_sent()
                     nursery.cancel_scope.cancel()
         finally:
             self.closed.set()
@@ -213,8 +218,7 @@ class Connection:
         frame = GoAwayFrame(
             0, last_stream_id=last_stream_id, error_code=code, additional_data=debug
         )
-        self._outbuf += frame.serialize()
-        self._writer_wakeup.set()
+        self._writer.queue(frame.serialize())
         self._goaway_sent = True
         self._goaway_last_id = min(self._goaway_last_id, last_stream_id)
 
@@ -259,9 +263,9 @@ class Connection:
         gate = self._gate
         scope = self._reader_scope
         while not self._stop_reading:
-            if self._pending_out() >= config.max_outbound_buffer:
+            if self._writer.full:
                 # The peer is not reading what we send; read no more work from it.
-                await self._wait_drained()
+                await self._writer.wait_drained()
                 continue
             try:
                 data = await self._transport.receive_some(RECEIVE_SIZE)
@@ -575,8 +579,7 @@ class Connection:
         else:
             # h2 knows no open stream there (e.g. PRIORITY on an idle one).
             self._flush()
-            self._outbuf += RstStreamFrame(stream_id, error_code=error_code).serialize()
-            self._writer_wakeup.set()
+            self._writer.queue(RstStreamFrame(stream_id, error_code=error_code).serialize())
         stream = self._streams.get(stream_id)
         if stream is not None:
             stream._on_reset(error_code, remote=False)
@@ -651,8 +654,8 @@ class Connection:
         offset = 0
         while True:
             self._check_stream(stream_id)
-            if self._pending_out() >= config.max_outbound_buffer:
-                await self._wait_drained()
+            if self._writer.full:
+                await self._writer.wait_drained()
                 continue
             try:
                 window = h2_conn.local_flow_control_window(stream_id)
@@ -692,7 +695,7 @@ class Connection:
         try:
             if (
                 len(data) <= h2_conn.local_flow_control_window(stream_id)
-                and self._pending_out() + len(data) <= self._config.max_outbound_buffer
+                and self._writer.pending + len(data) <= self._config.max_outbound_buffer
             ):
                 h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
                 if data:
@@ -800,74 +803,11 @@ class Connection:
     def _flush(self) -> None:
         data = self._h2.take_outbound()
         if data:
-            if self._outbuf:
-                self._outbuf += data
-            else:
-                self._outbuf = data  # h2 hands over its buffer, uncopied
-            self._writer_wakeup.set()
+            self._writer.queue(data)
 
-    def _pending_out(self) -> int:
-        return len(self._outbuf) + self._in_flight
-
-    async def _wait_drained(self) -> None:
-        if self._drained is None:
-            self._drained = trio.Event()
-        await self._drained.wait()
-
-    async def _wait_sent(self) -> None:
-        while self._pending_out() and not self._broken:
-            await self._wait_drained()
-
-    async def _writer_loop(self) -> None:
-        # Each send may block for at most send_timeout.  A scope per send_all costs
-        # about as much as answering a small request, so one scope covers many
-        # sends: its deadline moves forward at most once a second while sending, and
-        # when it passes while there is nothing to send, a new scope takes over.
-        send_timeout = self._config.send_timeout
-        while True:
-            deadline = trio.current_time() + send_timeout
-            with trio.CancelScope(deadline=deadline) as scope:
-                await self._write(scope, send_timeout)
-                return
-            if self._in_flight:
-                # The deadline passed during a send: the peer is not reading.
-                self._lost(trio.TooSlowError())
-                return
-
-    async def _write(self, scope: trio.CancelScope, send_timeout: float) -> None:
-        transport = self._transport
-        low_water = self._config.max_outbound_buffer // 2
-        while True:
-            if not self._outbuf:
-                self._writer_wakeup = trio.Event()
-                await self._writer_wakeup.wait()
-                if len(self._streams) > 1:
-                    # Let the other tasks woken with us add their frames to this write.
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                continue
-            now = trio.current_time()
-            if now + send_timeout - scope.deadline > 1.0:
-                scope.deadline = now + send_timeout
-            data = self._outbuf
-            self._outbuf = bytearray()
-            self._in_flight = len(data)
-            try:
-                await transport.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lost(exc)
-                return
-            self._in_flight = 0
-            if self._drained is not None and len(self._outbuf) <= low_water:
-                self._drained.set()
-                self._drained = None
-
-    def _lost(self, exc: BaseException) -> None:
-        log.debug("connection to %s lost while sending: %r", self.client_address, exc)
+    def _writer_lost(self) -> None:
+        # The first transport failure ends the connection for every task.
         self._broken = True
-        self._in_flight = 0
-        self._outbuf.clear()
-        if self._drained is not None:
-            self._drained.set()
         self._cancel_scope.cancel()
 
 

@@ -81,7 +81,7 @@ async def test_peer_that_never_reads_is_bounded_then_dropped(
             nursery.start_soon(requests)
             await trio.testing.wait_all_tasks_blocked()
             (connection,) = [c for c in server.connections if c.active_streams]
-            assert connection._pending_out() <= 2 * 65_536 + 16_384
+            assert connection._writer.pending <= 2 * 65_536 + 16_384
             assert len(sent) < 199
             await polite_request(polite.peer)
             # It never reads: after send_timeout the server gives up on it.
