@@ -21,11 +21,12 @@ from ._errors import (
     StreamReset as StreamReset,
 )
 from ._files import serve_directory as serve_directory
+from ._response import ResponseBody as ResponseBody
 from ._server import (
     ServerAddress as ServerAddress,
     serve as serve,
     serve_listeners as serve_listeners,
 )
-from ._stream import ResponseBody as ResponseBody, Stream as Stream
+from ._stream import Stream as Stream
 
 __version__ = "0.1.0"

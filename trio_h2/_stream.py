@@ -12,12 +12,10 @@ response state first, so misuse fails loudly before anything reaches the wire.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -32,6 +30,7 @@ from ._headers import (
     check_status,
     decode,
 )
+from ._response import ResponseBody, ResponseState, StartedResponse, declared_length
 
 if TYPE_CHECKING:
     from ._body import Body
@@ -65,13 +64,6 @@ class StreamIO(Protocol):
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None: ...
-
-
-class _Response(enum.Enum):
-    IDLE = "idle"  # nothing sent yet (1xx responses may have been)
-    STARTED = "started"  # final HEADERS sent, body open
-    ENDED = "ended"  # END_STREAM sent
-    RESET = "reset"  # RST_STREAM sent or received
 
 
 class PushedResponse:
@@ -150,7 +142,7 @@ class Stream:
         self._data_event: trio.Event | None = None
         self._reset_code: int | None = None
         self._reset_remote = True
-        self._response = _Response.IDLE
+        self._response = ResponseState.IDLE
         self.cancel_scope = trio.CancelScope()
 
     def __repr__(self) -> str:
@@ -264,7 +256,7 @@ class Stream:
         if self._reset_code is None:
             self._reset_code = error_code
             self._reset_remote = remote
-        self._response = _Response.RESET
+        self._response = ResponseState.RESET
         self._wake_reader()
 
     def _wake_reader(self) -> None:
@@ -293,25 +285,25 @@ class Stream:
     @property
     def response_started(self) -> bool:
         """True once the final response's HEADERS have been sent."""
-        return self._response is not _Response.IDLE
+        return self._response is not ResponseState.IDLE
 
     @property
     def response_ended(self) -> bool:
         """True once the response is complete (or the stream was reset)."""
-        return self._response in (_Response.ENDED, _Response.RESET)
+        return self._response in (ResponseState.ENDED, ResponseState.RESET)
 
     def _check_can_start(self) -> None:
-        if self._response is _Response.RESET:
+        if self._response is ResponseState.RESET:
             raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
-        if self._response is not _Response.IDLE:
+        if self._response is not ResponseState.IDLE:
             raise LocalProtocolError(f"{self!r}: the response has already started")
 
     def _check_open(self) -> None:
-        if self._response is _Response.RESET:
+        if self._response is ResponseState.RESET:
             raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
-        if self._response is _Response.ENDED:
+        if self._response is ResponseState.ENDED:
             raise LocalProtocolError(f"{self!r}: the response has already ended")
-        if self._response is _Response.IDLE:
+        if self._response is ResponseState.IDLE:
             raise LocalProtocolError(f"{self!r}: the response has not started")
 
     async def send_informational(self, status: int, headers: HeaderList = ()) -> None:
@@ -326,7 +318,7 @@ class Stream:
         raw_status = check_status(status)
         raw = check_headers(headers)
         self._check_can_start()
-        declared = _declared_length(raw)
+        declared = declared_length(raw)
         bodiless = status in (204, 304)
         if bodiless and length:
             raise LocalProtocolError(f"a {status} response has no body")
@@ -375,12 +367,12 @@ class Stream:
             self._response_status(status)
             if head_request or (not fixed and raw_trailers is None):
                 self._io.send_headers(self.stream_id, raw, True)
-                self._response = _Response.ENDED
+                self._response = ResponseState.ENDED
                 await trio.lowlevel.checkpoint()
                 return
             await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
-            if self._response is _Response.STARTED:
-                self._response = _Response.ENDED
+            if self._response is ResponseState.STARTED:
+                self._response = ResponseState.ENDED
             return
         length = _body.known_length(body)
         source = _body.chunks(body)
@@ -396,7 +388,7 @@ class Stream:
 
     def _response_status(self, status: int) -> None:
         self.status = status
-        self._response = _Response.STARTED
+        self._response = ResponseState.STARTED
 
     def start_response(
         self,
@@ -417,7 +409,7 @@ class Stream:
         The response to a HEAD request is its HEADERS alone, with END_STREAM: what the
         block sends, and its trailers, are dropped, so one handler serves GET and HEAD.
         """
-        return _StartedResponse(self, status, headers, content_length)
+        return StartedResponse(self, status, headers, content_length)
 
     async def push(
         self,
@@ -516,134 +508,14 @@ class Stream:
 
     async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
-        if self._response is not _Response.RESET:
+        if self._response is not ResponseState.RESET:
             self._io.reset_stream(self.stream_id, error_code)
             self._on_reset(error_code, remote=False)
         await trio.lowlevel.checkpoint()
 
 
-class _StartedResponse:
-    """What start_response() returns: a small class, cheaper than asynccontextmanager."""
-
-    __slots__ = ("_body", "_content_length", "_headers", "_status", "_stream")
-
-    def __init__(
-        self, stream: Stream, status: int, headers: HeaderList, content_length: int | None
-    ) -> None:
-        self._stream = stream
-        self._status = status
-        self._headers = headers
-        self._content_length = content_length
-        self._body: ResponseBody | None = None
-
-    async def __aenter__(self) -> ResponseBody:
-        stream = self._stream
-        raw = stream._start(self._status, self._headers, self._content_length)
-        declared = _declared_length(raw)
-        head_request = stream.method == "HEAD"
-        stream._response_status(self._status)
-        stream._io.send_headers(stream.stream_id, raw, head_request)
-        if head_request:
-            stream._response = _Response.ENDED
-        self._body = ResponseBody(stream, declared, no_body=head_request)
-        return self._body
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        stream = self._stream
-        if exc is not None:
-            # Leave no half-sent response behind, even if the handler goes on.
-            if not stream.response_ended:
-                cancelled = isinstance(exc, trio.Cancelled)
-                code = ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR
-                stream._io.reset_stream(stream.stream_id, code)
-                stream._on_reset(code, remote=False)
-            return
-        assert self._body is not None
-        await self._body._finish()
-
-
-class ResponseBody:
-    """The open body of a streamed response (what :meth:`Stream.start_response` yields)."""
-
-    def __init__(self, stream: Stream, content_length: int | None, *, no_body: bool) -> None:
-        self._stream = stream
-        self._trailers: RawHeaders | None = None
-        self._declared = content_length
-        self._sent = 0
-        # A response to HEAD has headers only (RFC 9110 §9.3.2): what a handler
-        # writes is dropped, so one handler serves GET and HEAD alike.
-        self._no_body = no_body
-        self._bodiless_status = stream.status in (204, 304)
-
-    async def send(self, chunk: bytes | str) -> None:
-        """Send a chunk, waiting for flow-control credit; ``b""`` sends nothing."""
-        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise LocalProtocolError(f"send() takes bytes or str, not {type(chunk).__name__}")
-        if self._no_body:
-            await trio.lowlevel.checkpoint()
-            return
-        self._stream._check_open()
-        if self._declared is not None and self._sent + len(data) > self._declared:
-            raise LocalProtocolError(
-                f"{self._stream!r}: body longer than the content-length {self._declared}"
-            )
-        if self._bodiless_status and data:
-            raise LocalProtocolError(f"a {self._stream.status} response has no body")
-        if not data:
-            await trio.lowlevel.checkpoint()
-            return
-        self._sent += len(data)
-        await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
-
-    def set_trailers(self, trailers: HeaderList) -> None:
-        """Trailers to send when the body ends (e.g. ``grpc-status``).
-
-        They go out as a final HEADERS frame with END_STREAM; an empty list sends
-        none.  Calling it again replaces them.
-        """
-        raw = check_headers(trailers, trailers=True)
-        if self._no_body:
-            return
-        self._stream._check_open()
-        self._trailers = raw or None
-
-    async def _finish(self) -> None:
-        stream = self._stream
-        if self._no_body:
-            await trio.lowlevel.checkpoint()
-            return
-        stream._check_open()
-        if self._declared is not None and self._sent != self._declared:
-            stream._io.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
-            stream._on_reset(ErrorCodes.INTERNAL_ERROR, remote=False)
-            raise LocalProtocolError(
-                f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
-            )
-        if self._trailers is not None:
-            stream._io.send_headers(stream.stream_id, self._trailers, True)
-        else:
-            stream._io.end_stream(stream.stream_id)
-        stream._response = _Response.ENDED
-        await trio.lowlevel.checkpoint()
-
-
 # A :path goes on the wire as it is: no controls, no spaces (RFC 9113 §8.3.1).
 _BAD_PATH_RE = re.compile(r"[\x00-\x20\x7f]")
-
-
-def _declared_length(headers: RawHeaders) -> int | None:
-    values = {value for name, value in headers if name == b"content-length"}
-    if not values:
-        return None
-    if len(values) > 1 or not next(iter(values)).isdigit():
-        raise LocalProtocolError(f"invalid content-length {sorted(values)!r}")
-    return int(next(iter(values)))
 
 
 def pseudo_split(headers: Sequence[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], RawHeaders]:

@@ -40,7 +40,8 @@ import trio
 from .._config import Config
 from .._connection import Handler
 from .._errors import LocalProtocolError
-from .._stream import ResponseBody, Stream
+from .._response import ResponseBody
+from .._stream import Stream
 from ._serving import CompatServer
 
 __all__ = ["HTTP20Request", "HTTP20RequestHandler", "HTTP20Server", "stream_handler"]
