@@ -6,7 +6,8 @@ into writes, fed to ``Server.serve_transport`` over an in-memory stream on trio'
 autojump clock (timeouts cost nothing), then the peer hangs up.  A finding is any
 exception escaping the connection task, a handler task still running after it,
 a connection that never ends, or server output that is not a sequence of whole
-frames.  See docs/hardening.md for how to run it.
+frames.  The session itself is tests/hostile/session.py, shared with the
+hypothesis test; README.md (Fuzzing) says how to run this.
 """
 
 from __future__ import annotations
@@ -15,96 +16,14 @@ import struct
 import sys
 
 import atheris
-import trio
-import trio.testing
 
 # Coverage is collected in the protocol code only, not in trio.
 with atheris.instrument_imports(include=["trio_h2", "h2", "hpack", "hyperframe"]):
     import hpack
-    import hyperframe.frame
 
-    import trio_h2
-    from trio_h2._server import Server
+    from tests.hostile.session import PREFACE, check_session, run_session
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SETTINGS = struct.pack(">HBBBL", 0, 0, 4, 0, 0)
-CONFIG = trio_h2.Config(max_concurrent_streams=4, idle_timeout=5, send_timeout=5)
-
-
-class Tracking:
-    def __init__(self) -> None:
-        self.running = 0
-
-    async def __call__(self, stream: trio_h2.Stream) -> None:
-        self.running += 1
-        try:
-            if stream.path.endswith("push"):
-                await stream.push("/pushed", body=b"p")
-            body = await stream.read(limit=1_000)
-            async with stream.start_response(200) as out:
-                await out.send(body or b"empty")
-                await trio.sleep(1)
-                await out.send(b"!")
-        finally:
-            self.running -= 1
-
-
-def check_frames(data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        if len(view) < 9:
-            raise AssertionError(f"partial frame header at the end: {bytes(view)!r}")
-        frame, length = hyperframe.frame.Frame.parse_frame_header(view[:9])
-        if len(view) < 9 + length:
-            raise AssertionError("partial frame at the end")
-        frame.parse_body(view[9 : 9 + length])
-        view = view[9 + length :]
-
-
-def run(chunks: list[bytes], linger: float) -> None:
-    handler = Tracking()
-    output = bytearray()
-
-    async def main() -> None:
-        client, server_side = trio.testing.memory_stream_pair()
-        server = Server(handler, CONFIG, None)
-        done = trio.Event()
-
-        async def serve() -> None:
-            try:
-                await server.serve_transport(server_side, ("fuzz", 0))
-            finally:
-                done.set()
-
-        async def read() -> None:
-            while True:
-                try:
-                    data = await client.receive_some(65_536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not data:
-                    return
-                output.extend(data)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve)
-            nursery.start_soon(read)
-            try:
-                for chunk in chunks:
-                    await client.send_all(chunk)
-                    await trio.testing.wait_all_tasks_blocked()
-                await trio.sleep(linger)
-            except trio.BrokenResourceError:
-                pass
-            await client.send_stream.aclose()
-            with trio.fail_after(3_600):
-                await done.wait()
-            await client.aclose()
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    if handler.running:
-        raise AssertionError(f"{handler.running} handler tasks outlived the connection")
-    check_frames(bytes(output))
 
 
 def test_one_input(data: bytes) -> None:
@@ -123,7 +42,7 @@ def test_one_input(data: bytes) -> None:
         stream = PREFACE + SETTINGS + body
     cuts = [min(cut, len(stream)) for cut in cuts]
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
-    run([chunk for chunk in chunks if chunk], linger)
+    check_session(*run_session([chunk for chunk in chunks if chunk], linger))
 
 
 def seeds() -> list[bytes]:

@@ -10,16 +10,10 @@ from __future__ import annotations
 import struct
 
 import hpack
-import trio
-import trio.testing
-from h2.errors import ErrorCodes
-from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import trio_h2
-from trio_h2._server import Server
+from .session import PREFACE, check_session, run_session
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _REQUEST = [(":method", "POST"), (":scheme", "http"), (":path", "/"), (":authority", "a")]
 
 
@@ -103,93 +97,6 @@ def sessions(draw: st.DrawFn) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
-class Tracking:
-    def __init__(self) -> None:
-        self.running = 0
-
-    async def __call__(self, stream: trio_h2.Stream) -> None:
-        self.running += 1
-        try:
-            if stream.header("content-length") == "3":
-                await stream.push("/pushed", body=b"p")
-            body = await stream.read(limit=100)
-            async with stream.start_response(200) as out:
-                await out.send(body or b"empty")
-                await trio.sleep(1)
-                await out.send(b"!")
-        finally:
-            self.running -= 1
-
-
-def run_session(chunks: list[bytes], linger: float) -> tuple[list[Frame], Tracking]:
-    handler = Tracking()
-    config = trio_h2.Config(max_concurrent_streams=3, idle_timeout=5, send_timeout=5)
-    output = bytearray()
-
-    async def main() -> None:
-        client, server_side = trio.testing.memory_stream_pair()
-        server = Server(handler, config, None)
-        done = trio.Event()
-
-        async def serve() -> None:
-            # Whatever escapes serve_transport fails the test through the nursery.
-            try:
-                await server.serve_transport(server_side, ("fuzz", 0))
-            finally:
-                done.set()
-
-        async def read() -> None:
-            while True:
-                try:
-                    data = await client.receive_some(65_536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not data:
-                    return
-                output.extend(data)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve)
-            nursery.start_soon(read)
-            try:
-                for chunk in chunks:
-                    await client.send_all(chunk)
-                    await trio.testing.wait_all_tasks_blocked()
-                await trio.sleep(linger)
-            except trio.BrokenResourceError:
-                pass
-            await client.send_stream.aclose()
-            # With the peer gone, the connection must end by itself.
-            with trio.fail_after(3_600):
-                await done.wait()
-            await client.aclose()
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    return parse_all(bytes(output)), handler
-
-
-def parse_all(data: bytes) -> list[Frame]:
-    out: list[Frame] = []
-    view = memoryview(data)
-    while view:
-        assert len(view) >= 9, f"trailing partial frame header {bytes(view)!r}"
-        parsed, length = Frame.parse_frame_header(view[:9])
-        assert len(view) >= 9 + length, "trailing partial frame"
-        parsed.parse_body(view[9 : 9 + length])
-        out.append(parsed)
-        view = view[9 + length :]
-    return out
-
-
-def check_output(frames_out: list[Frame]) -> None:
-    for index, item in enumerate(frames_out):
-        if isinstance(item, RstStreamFrame):
-            assert item.stream_id != 0
-        if isinstance(item, GoAwayFrame) and item.error_code != ErrorCodes.NO_ERROR:
-            later = frames_out[index + 1 :]
-            assert all(isinstance(f, GoAwayFrame) for f in later), later
-
-
 @settings(
     max_examples=300,
     deadline=None,
@@ -197,6 +104,4 @@ def check_output(frames_out: list[Frame]) -> None:
 )
 @given(chunks=sessions(), linger=st.sampled_from([0, 0.5, 2, 30]))
 def test_random_frames_end_the_connection_legally(chunks: list[bytes], linger: float) -> None:
-    frames_out, handler = run_session(chunks, linger)
-    assert handler.running == 0
-    check_output(frames_out)
+    check_session(*run_session(chunks, linger))
