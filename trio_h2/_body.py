@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import IO, Any, NoReturn
 
@@ -41,16 +42,13 @@ def known_length(body: Body) -> int | None:
         return None
     if isinstance(body, io.IOBase) or hasattr(body, "read"):
         try:
-            fileno = body.fileno()  # type: ignore[union-attr]
-            size = os.fstat(fileno).st_size
+            info = os.fstat(body.fileno())  # type: ignore[union-attr]
             position = body.tell()  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             pass
         else:
-            import stat
-
-            if stat.S_ISREG(os.fstat(fileno).st_mode):
-                return max(size - position, 0)
+            if stat.S_ISREG(info.st_mode):
+                return max(info.st_size - position, 0)
         if isinstance(body, io.BytesIO):
             return len(body.getbuffer()) - body.tell()
     return None
