@@ -31,6 +31,7 @@ from hyperframe.frame import (
 )
 
 import trio_h2
+from trio_h2._errors import single_exception
 from trio_h2._server import Server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -345,7 +346,7 @@ async def open_served_peer(
             with trio.fail_after(timeout if math.isfinite(timeout) else 10.0):
                 await finished.wait()
     except BaseExceptionGroup as group:
-        raise _single(group) from None
+        raise single_exception(group) from None
 
 
 def _with_alive(handler: Handler) -> Handler:
@@ -356,14 +357,6 @@ def _with_alive(handler: Handler) -> Handler:
             await handler(stream)
 
     return serve
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    # The test's own failure, not wrapped in our nursery's group.
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
 
 
 @asynccontextmanager

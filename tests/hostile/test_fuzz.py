@@ -12,14 +12,11 @@ import struct
 import hpack
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.conformance.rawpeer import raw_frame
+
 from .session import PREFACE, check_session, run_session
 
 _REQUEST = [(":method", "POST"), (":scheme", "http"), (":path", "/"), (":authority", "a")]
-
-
-def frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> bytes:
-    length = len(payload)
-    return struct.pack(">HBBBL", length >> 8, length & 0xFF, ftype, flags, stream_id) + payload
 
 
 stream_ids = st.sampled_from([0, 1, 1, 1, 3, 3, 5, 2, 7, 2**31 - 1])
@@ -76,18 +73,18 @@ def frames(draw: st.DrawFn) -> bytes:
         payload = draw(st.binary(max_size=30))
     if not proper and draw(st.booleans()):
         payload = payload[: draw(st.integers(0, len(payload)))]
-    return frame(ftype, flags, stream_id, payload)
+    return raw_frame(ftype, flags, stream_id, payload)
 
 
 @st.composite
 def sessions(draw: st.DrawFn) -> list[bytes]:
-    data = PREFACE + frame(4, 0, 0, b"")
+    data = PREFACE + raw_frame(4, 0, 0, b"")
     if draw(st.integers(0, 19)) == 0:
         data = draw(st.binary(max_size=30)) + data
     if draw(st.booleans()):
         # A request in flight gives the later frames a live stream to disturb.
         flags = draw(st.sampled_from([4, 5]))
-        data += frame(1, flags, 1, bytes(hpack.Encoder().encode(_REQUEST)))
+        data += raw_frame(1, flags, 1, bytes(hpack.Encoder().encode(_REQUEST)))
     data += b"".join(draw(st.lists(frames(), max_size=25)))
     if draw(st.integers(0, 4)) == 0 and data:
         # A mutation: flip one byte somewhere.
