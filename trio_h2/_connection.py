@@ -12,9 +12,10 @@ Three kinds of task share one ``h2.connection.H2Connection``, inside one nursery
   state synchronously (send headers, send as much data as the windows allow) and then
   move h2's output into the connection's outbound buffer.  They await only for
   flow-control credit or for the outbound buffer to drain.
-* the **writer** (``_writer.py``) is the only task that touches ``send_all``.  It takes the whole
-  outbound buffer at once, so frames from many streams leave in one write, and a
-  cancelled handler can never cut a frame in half.
+* the **writer** (``_writer.py``) is the only task that awaits a send.  It takes the
+  whole outbound buffer at once, so frames from many streams leave in one write, and a
+  cancelled handler can never cut a frame in half.  (On a plain TCP socket, a lone
+  stream's frames are written synchronously when nothing else is queued; see there.)
 
 Because every change to h2's state is synchronous, no lock is needed: h2 is never
 seen half-updated by another task.
@@ -58,6 +59,7 @@ from ._gate import FrameGate, GateError
 from ._h2fast import FastH2Connection
 from ._headers import DateCache, RawHeaders
 from ._protocol import ServerH2
+from ._sockio import DirectSocket, socket_fd
 from ._stream import PushedResponse, Stream, pseudo_split
 from ._validate import MalformedRequest, check_request, check_trailers
 from ._writer import Writer
@@ -142,6 +144,11 @@ class Connection:
         self._idle_since = 0.0
         self._handshake_deadline = math.inf
         self._windows = WindowWaiters()
+        fd = socket_fd(transport)
+        self._direct = DirectSocket(fd) if fd is not None else None
+        self._receive_some = (
+            self._direct.receive_some if self._direct is not None else transport.receive_some
+        )
         self._writer = Writer(
             transport,
             max_buffer=config.max_outbound_buffer,
@@ -149,6 +156,7 @@ class Connection:
             peer=client_address,
             several_streams=lambda: len(self._streams) > 1,
             on_lost=self._writer_lost,
+            direct=self._direct,
         )
         self._handlers: trio.Nursery | None = None
         self._cancel_scope = trio.CancelScope()
@@ -194,6 +202,7 @@ class Connection:
                     nursery.cancel_scope.cancel()
         finally:
             self.closed.set()
+            self._writer.detach()
             await trio.aclose_forcefully(self._transport)
 
     def shutdown(self) -> None:
@@ -268,7 +277,7 @@ class Connection:
                 await self._writer.wait_drained()
                 continue
             try:
-                data = await self._transport.receive_some(RECEIVE_SIZE)
+                data = await self._receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:

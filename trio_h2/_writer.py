@@ -6,6 +6,13 @@ something to say leave in one ``send_all``, and a cancelled handler can never cu
 frame in half.  The buffer is bounded: senders (and the reader) wait in
 :meth:`Writer.wait_drained` while it is over ``max_outbound_buffer``, and a peer that
 stops reading is dropped after ``send_timeout``.
+
+On a plain TCP socket (``_sockio.py``) there is one shortcut: while only one stream is
+active and nothing is queued or being sent, :meth:`Writer.queue` writes the frames
+straight to the socket, synchronously, so they cannot be cut by a cancellation either;
+only what the kernel does not take at once is left to the writer task.  A connection
+answering one request at a time then needs no wake-up of the writer per response,
+while several streams' frames are still gathered into one write.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
+
+from ._sockio import DirectSocket
 
 log = logging.getLogger("trio_h2")
 
@@ -31,8 +40,10 @@ class Writer:
         peer: Any,
         several_streams: Callable[[], bool],
         on_lost: Callable[[], None],
+        direct: DirectSocket | None = None,
     ) -> None:
         self._transport = transport
+        self._direct = direct
         self._max_buffer = max_buffer
         self._send_timeout = send_timeout
         self._peer = peer
@@ -47,6 +58,22 @@ class Writer:
 
     def queue(self, data: bytearray | bytes) -> None:
         """Add whole frames to what goes out next."""
+        direct = self._direct
+        if (
+            direct is not None
+            and not self._buffer
+            and not self._in_flight
+            and not self.broken
+            and not self._several_streams()
+        ):
+            try:
+                sent = direct.try_send(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._lost(exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
         if self._buffer:
             self._buffer += data
         elif isinstance(data, bytearray):
@@ -75,6 +102,12 @@ class Writer:
         while self.pending and not self.broken:
             await self.wait_drained()
 
+    def detach(self) -> None:
+        """Stop writing to the socket directly: it is about to be closed."""
+        if self._direct is not None:
+            self._direct.detach()
+            self._direct = None
+
     async def run(self) -> None:
         # Each send may block for at most send_timeout.  A scope per send_all costs
         # about as much as answering a small request, so one scope covers many
@@ -91,7 +124,7 @@ class Writer:
                 return
 
     async def _write(self, scope: trio.CancelScope) -> None:
-        transport = self._transport
+        send = self._direct.send_all if self._direct is not None else self._transport.send_all
         send_timeout = self._send_timeout
         low_water = self._max_buffer // 2
         while True:
@@ -109,7 +142,7 @@ class Writer:
             self._buffer = bytearray()
             self._in_flight = len(data)
             try:
-                await transport.send_all(data)
+                await send(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(exc)
                 return

@@ -40,6 +40,11 @@ POST = [(":method", "POST"), *GET[1:]]
 #: A request every served handler answers at once (see :func:`open_served_peer`).
 ALIVE = [*GET[:2], (":path", "/__alive__"), GET[3]]
 
+#: How open_peer() connects when a test does not say: "memory" (trio.testing's stream
+#: pair) or "socket" (a connected socket pair, which the server reads and writes through
+#: its direct socket path).  The conformance and hostile suites run under both.
+TRANSPORT = "memory"
+
 Headers = Sequence[tuple[str | bytes, str | bytes]]
 Handler = Callable[[trio_h2.Stream], Awaitable[None]]
 
@@ -87,6 +92,8 @@ class RawPeer:
     closed: bool = False
     _buf: bytearray = field(default_factory=bytearray)
     _decoded: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    # Response frames expect_responses() read for streams it was not asked about.
+    _held: list[Frame] = field(default_factory=list)
 
     # ------------------------------------------------------------------ sending
 
@@ -226,15 +233,27 @@ class RawPeer:
         return (await self.expect_responses(stream_id))[stream_id]
 
     async def expect_responses(self, *stream_ids: int) -> dict[int, Response]:
-        """The whole responses on ``stream_ids``, however their frames interleave."""
+        """The whole responses on ``stream_ids``, however their frames interleave.
+
+        Response frames of other streams read on the way are kept for a later call, so
+        responses can be asked for in any order, whatever order they arrive in.
+        """
         responses: dict[int, Response] = {}
         done: set[int] = set()
+        held, self._held = self._held, []
         while len(done) < len(stream_ids):
-            frame = await self.receive_frame()
+            fresh = not held
+            frame = await self.receive_frame() if fresh else held.pop(0)
             if frame is None or isinstance(frame, GoAwayFrame):
                 raise PeerError(f"expected responses on {stream_ids}, got {frame!r}")
             stream_id = frame.stream_id
+            if fresh and isinstance(frame, DataFrame) and frame.flow_controlled_length:
+                await self.send(
+                    WindowUpdateFrame(0, window_increment=frame.flow_controlled_length)
+                )
             if stream_id not in stream_ids:
+                if stream_id and isinstance(frame, HeadersFrame | DataFrame | RstStreamFrame):
+                    self._held.append(frame)
                 continue
             if isinstance(frame, RstStreamFrame):
                 raise PeerError(f"stream {stream_id} reset: {ErrorCodes(frame.error_code)!r}")
@@ -250,13 +269,10 @@ class RawPeer:
             elif isinstance(frame, DataFrame):
                 assert stream_id in responses, "DATA before HEADERS"
                 responses[stream_id].body += frame.data
-                if frame.flow_controlled_length:
-                    await self.send(
-                        WindowUpdateFrame(0, window_increment=frame.flow_controlled_length)
-                    )
             if "END_STREAM" in frame.flags:
                 assert stream_id in responses
                 done.add(stream_id)
+        self._held = held + self._held
         return responses
 
     async def assert_alive(self) -> Response:
@@ -321,8 +337,13 @@ async def open_served_peer(
     server: Server | None = None,
 ) -> AsyncIterator[ServedPeer]:
     """Like :func:`open_peer`, also giving the Server and when its connection ended."""
+    client: trio.abc.Stream
+    server_side: trio.abc.Stream
     if lockstep:
         client, server_side = trio.testing.lockstep_stream_pair()
+    elif TRANSPORT == "socket":
+        ours, theirs = trio.socket.socketpair()
+        client, server_side = trio.SocketStream(ours), trio.SocketStream(theirs)
     else:
         client, server_side = trio.testing.memory_stream_pair()
     if server is None:
@@ -347,6 +368,9 @@ async def open_served_peer(
                 await finished.wait()
     except BaseExceptionGroup as group:
         raise single_exception(group) from None
+    finally:
+        # A failed test leaves no socket open for the garbage collector to warn about.
+        await trio.aclose_forcefully(client)
 
 
 def _with_alive(handler: Handler) -> Handler:
