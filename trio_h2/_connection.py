@@ -107,7 +107,8 @@ class Connection:
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
             # Checked in _validate.py, as stream errors; h2 would close the
-            # connection.  Normalising joins split cookie fields (§8.2.3).
+            # connection.  Split cookie fields are joined (§8.2.3) in _protocol.py,
+            # and by h2 on the paths left to it.
             validate_inbound_headers=False,
             normalize_inbound_headers=True,
         )

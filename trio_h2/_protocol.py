@@ -37,7 +37,7 @@ import h2.stream
 from h2.errors import ErrorCodes
 from h2.stream import StreamInputs, StreamState
 from h2.utilities import is_informational_response
-from hpack import HPACKError
+from hpack import HPACKError, NeverIndexedHeaderTuple
 from hyperframe.frame import Frame, PriorityFrame, RstStreamFrame
 
 from ._h2patch import H2Connection
@@ -69,18 +69,44 @@ class _ServerStream(h2.stream.H2Stream):
     def _track_content_length(self, length: int, end_stream: bool) -> None:
         return None
 
+    # h2's receive_headers() less what a server never needs: its content-length
+    # tracking (the connection does that), the 1xx branch (a request never is one),
+    # and a chain of generators to join cookie fields.  The state machine sees the
+    # same inputs; the event carries the same fields.
     def receive_headers(
         self, headers: Any, end_stream: bool, header_encoding: Any
     ) -> tuple[list[Frame], list[h2.events.Event]]:
-        state = self.state_machine.state
+        machine = self.state_machine
+        state = machine.state
         if state in _RECEIVING_REQUEST and not end_stream:
             # §8.1: only trailers may follow the request headers, and they end it.
             raise StreamError("a second HEADERS frame without END_STREAM")
-        if state is StreamState.IDLE and is_informational_response(headers):
-            # h2 would take this for a 1xx response; it opens a malformed request.
-            self.state_machine.process_input(StreamInputs.RECV_HEADERS)
-            raise StreamError(":status in a request")
-        return super().receive_headers(headers, end_stream, header_encoding)
+        if is_informational_response(headers):
+            if state is StreamState.IDLE:
+                # h2 would take this for a 1xx response; it opens a malformed request.
+                machine.process_input(StreamInputs.RECV_HEADERS)
+                raise StreamError(":status in a request")
+            return super().receive_headers(headers, end_stream, header_encoding)
+        events: list[Any] = machine.process_input(StreamInputs.RECV_HEADERS)
+        if end_stream:
+            ended = machine.process_input(StreamInputs.RECV_END_STREAM)
+            events[0].stream_ended = ended[0]
+            events += ended
+        events[0].headers = join_cookies(headers)
+        return [], events
+
+
+def join_cookies(headers: list[Any]) -> list[Any]:
+    """RFC 9113 §8.2.3: cookie fields joined into one, placed last (as h2 does it)."""
+    for name, _ in headers:
+        if name == b"cookie":
+            break
+    else:
+        return headers
+    cookies = [value for name, value in headers if name == b"cookie"]
+    joined = [field for field in headers if field[0] != b"cookie"]
+    joined.append(NeverIndexedHeaderTuple(b"cookie", b"; ".join(cookies)))
+    return joined
 
 
 class ServerH2(H2Connection):
