@@ -28,6 +28,23 @@ _METHOD_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"})
 
 
+# Fields seen to be well-formed on their own, so a repeat skips the regular expressions:
+# clients send the same few fields on every request.  A pseudo-header found here has a
+# clean value; a regular field is also a valid, ordinary name (not te, content-length
+# or host, whose checks depend on the rest of the block).  Bounded in entries and in
+# the size of each; a peer that churns it only costs itself the shortcut.
+_CLEAN: set[tuple[bytes, bytes]] = set()
+_CLEAN_ENTRIES = 1024
+_CLEAN_FIELD_SIZE = 256
+
+
+def _remember(field: tuple[bytes, bytes]) -> None:
+    if len(field[0]) + len(field[1]) <= _CLEAN_FIELD_SIZE:
+        if len(_CLEAN) >= _CLEAN_ENTRIES:
+            _CLEAN.clear()
+        _CLEAN.add(field)
+
+
 class MalformedRequest(Exception):
     """The header block breaks RFC 9113 §8; the stream is reset with PROTOCOL_ERROR."""
 
@@ -59,9 +76,15 @@ def check_request(
     host: bytes | None = None
     name_ok = _NAME_RE.fullmatch
     bad_value = _BAD_VALUE_RE.search
-    for name, value in headers:
+    clean = _CLEAN
+    for field in headers:
+        name, value = field
         size += len(name) + len(value) + FIELD_OVERHEAD
-        if bad_value(value) is not None:
+        if field in clean:
+            if name[:1] != b":":
+                regular_seen = True
+                continue
+        elif bad_value(value) is not None:
             raise MalformedRequest(f"invalid character in the value of {name!r}")
         if name[:1] == b":":
             if regular_seen:
@@ -71,6 +94,7 @@ def check_request(
             if name in pseudo:
                 raise MalformedRequest(f"pseudo-header {name!r} is repeated")
             pseudo[name] = value
+            _remember(field)
             continue
         regular_seen = True
         if name_ok(name) is None:
@@ -89,6 +113,8 @@ def check_request(
             content_length = length
         elif name == b"host":
             host = value
+        else:
+            _remember(field)
 
     method = pseudo.get(b":method")
     if method is None or _METHOD_RE.fullmatch(method) is None:
