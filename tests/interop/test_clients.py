@@ -18,6 +18,7 @@ from tests.support import require_tool, running_server
 pytestmark = pytest.mark.interop
 
 BIG = bytes(range(256)) * 4096  # 1 MiB
+HUGE = hashlib.sha256(b"huge").digest() * 393_216  # 12 MiB, more than the socket buffers
 
 
 async def app(stream: trio_h2.Stream) -> None:
@@ -30,6 +31,8 @@ async def app(stream: trio_h2.Stream) -> None:
         await stream.respond(200, [("content-type", "text/plain")], f"{size} {digest.hexdigest()}")
     elif stream.path.partition("?")[0] == "/big":
         await stream.respond(200, [("content-type", "application/octet-stream")], BIG)
+    elif stream.path == "/huge":
+        await stream.respond(200, [("content-type", "application/octet-stream")], HUGE)
     elif stream.path == "/stream":
         async with stream.start_response(200, [("content-type", "text/plain")]) as body:
             for i in range(100):
@@ -93,6 +96,23 @@ async def test_curl_upload(tmp_path: Path) -> None:
             f"http://127.0.0.1:{address.port}/upload",
         )
     assert out == f"{len(data)} {hashlib.sha256(data).hexdigest()}"
+
+
+async def test_curl_reading_slowly_gets_every_byte(tmp_path: Path) -> None:
+    # The response is written at once as far as the kernel takes it; a client that
+    # reads slowly leaves the rest to the writer, which must resume where it stopped.
+    curl = require_tool("curl")
+    out = tmp_path / "huge.bin"
+    async with running_server(app) as address:
+        url = f"http://127.0.0.1:{address.port}"
+        status = await run(
+            curl, "-s", "--http2-prior-knowledge", "--limit-rate", "12M",
+            "-o", str(out), "-w", "%{http_code}", url + "/huge",
+        )  # fmt: skip
+        assert status == "200"
+        assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(HUGE).digest()
+        # The connection served the next client as usual.
+        assert await run(curl, "-s", "--http2-prior-knowledge", url + "/") == "Hello, world!"
 
 
 async def test_curl_over_tls_negotiates_h2(
