@@ -172,8 +172,14 @@ async def test_a_reset_connection_is_a_broken_resource() -> None:
 # ------------------------------------------------------------ the writer over a socket
 
 
+@pytest.fixture
+def socket_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """open_served_peer() connects over a socket pair in this test."""
+    monkeypatch.setattr(rawpeer, "TRANSPORT", "socket")
+
+
 async def test_a_response_larger_than_the_socket_buffer_arrives_whole(
-    monkeypatch: pytest.MonkeyPatch,
+    socket_peers: None,
 ) -> None:
     # The lone stream's frames are written at once; what the kernel does not take is
     # left to the writer task, which must send it in order once the peer reads.
@@ -182,7 +188,6 @@ async def test_a_response_larger_than_the_socket_buffer_arrives_whole(
     async def big(stream: trio_h2.Stream) -> None:
         await stream.respond(200, body=body)
 
-    monkeypatch.setattr(rawpeer, "TRANSPORT", "socket")
     window = {SettingsFrame.INITIAL_WINDOW_SIZE: 2**31 - 1}
     async with open_served_peer(big, settings=window) as served:
         peer = served.peer
@@ -206,12 +211,11 @@ async def test_a_response_larger_than_the_socket_buffer_arrives_whole(
 
 
 async def test_frames_of_several_streams_go_through_the_writer_in_order(
-    monkeypatch: pytest.MonkeyPatch,
+    socket_peers: None,
 ) -> None:
     async def echo_path(stream: trio_h2.Stream) -> None:
         await stream.respond(200, body=stream.path.encode())
 
-    monkeypatch.setattr(rawpeer, "TRANSPORT", "socket")
     async with open_served_peer(echo_path) as served:
         peer = served.peer
         ids = list(range(1, 40, 2))
@@ -224,7 +228,7 @@ async def test_frames_of_several_streams_go_through_the_writer_in_order(
 
 
 async def test_a_socket_peer_that_never_reads_is_dropped_after_send_timeout(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    autojump_clock: trio.testing.MockClock, socket_peers: None
 ) -> None:
     config = trio_h2.Config(send_timeout=30, max_outbound_buffer=65_536)
 
@@ -232,7 +236,6 @@ async def test_a_socket_peer_that_never_reads_is_dropped_after_send_timeout(
         await stream.respond(200, body=b"x" * 2_000_000)
 
     server = Server(large, config, None)
-    monkeypatch.setattr(rawpeer, "TRANSPORT", "socket")
     window = {SettingsFrame.INITIAL_WINDOW_SIZE: 2**31 - 1}
     async with open_served_peer(server=server, settings=window, timeout=1e9) as served:
         peer = served.peer
