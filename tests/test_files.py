@@ -338,3 +338,98 @@ async def test_dotfiles_are_hidden_unless_asked_for(tmp_path: Path) -> None:
         listing = await client.get("/")
     assert env.body == b"SECRET=1"
     assert b".env" in listing.body
+
+
+# ------------------------------------------------------------- RFC 9110 §14 ranges
+
+
+@pytest.mark.parametrize(
+    ("spec", "first", "last"),
+    [
+        ("bytes=0-4", 0, 4),
+        ("bytes=10-", 10, 25),
+        ("bytes=-6", 20, 25),
+        ("bytes=-100", 0, 25),  # a suffix longer than the file is the whole file
+        ("bytes=20-999", 20, 25),  # the last position is clipped to the end
+        ("bytes=25-25", 25, 25),
+        ("BYTES = 3 - 5", 3, 5),
+    ],
+)
+async def test_one_range_is_206(site: Path, spec: str, first: int, last: int) -> None:
+    data = bytes(range(97, 97 + 26))  # a..z
+    (site / "abc.txt").write_bytes(data)
+    response = await get(site, "/abc.txt", headers=[("range", spec)])
+    assert response.status == 206
+    assert response.body == data[first : last + 1]
+    assert response.header("content-range") == f"bytes {first}-{last}/26"
+    assert response.header("content-length") == str(last - first + 1)
+    assert response.header("accept-ranges") == "bytes"
+
+
+@pytest.mark.parametrize("spec", ["bytes=26-", "bytes=1000-2000", "bytes=-0"])
+async def test_a_range_past_the_end_is_416(site: Path, spec: str) -> None:
+    (site / "abc.txt").write_bytes(b"x" * 26)
+    response = await get(site, "/abc.txt", headers=[("range", spec)])
+    assert response.status == 416
+    assert response.header("content-range") == "bytes */26"
+
+
+@pytest.mark.parametrize(
+    "spec", ["bytes=0-1,5-6", "items=0-1", "bytes=5-3", "bytes=a-b", "bytes=-", "bytes", "0-1"]
+)
+async def test_ranges_we_ignore_get_the_whole_file(site: Path, spec: str) -> None:
+    response = await get(site, "/hello.txt", headers=[("range", spec)])
+    assert (response.status, response.body) == (200, b"hello\n")
+    assert response.header("content-range") is None
+
+
+async def test_if_range_applies_the_range_only_to_the_same_version(site: Path) -> None:
+    first = await get(site, "/hello.txt")
+    etag = first.header("etag")
+    last_modified = first.header("last-modified")
+    assert etag is not None
+    assert last_modified is not None
+    ranged = [("range", "bytes=1-3")]
+    for same in (etag, last_modified):
+        response = await get(site, "/hello.txt", headers=[*ranged, ("if-range", same)])
+        assert (response.status, response.body) == (206, b"ell"), same
+    for other in ('"other"', f"W/{etag}", formatdate(0, usegmt=True)):
+        response = await get(site, "/hello.txt", headers=[*ranged, ("if-range", other)])
+        assert (response.status, response.body) == (200, b"hello\n"), other
+
+
+async def test_head_ignores_range_and_not_modified_wins(site: Path) -> None:
+    head = await get(site, "/hello.txt", "HEAD", headers=[("range", "bytes=0-1")])
+    assert (head.status, head.header("content-length")) == (200, "6")
+    assert head.header("accept-ranges") == "bytes"
+    etag = head.header("etag")
+    assert etag is not None
+    response = await get(
+        site, "/hello.txt", headers=[("range", "bytes=0-1"), ("if-none-match", etag)]
+    )
+    assert response.status == 304
+
+
+async def test_a_large_range_is_streamed_byte_exact(site: Path) -> None:
+    payload = os.urandom(3 * 1_048_576)
+    (site / "big.bin").write_bytes(payload)
+    response = await get(site, "/big.bin", headers=[("range", "bytes=100000-2999999")])
+    assert response.status == 206
+    assert response.body == payload[100_000:3_000_000]
+
+
+async def test_a_file_that_shrinks_under_a_range_resets_the_stream(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (site / "big.bin").write_bytes(b"q" * 200_000)
+    real_range = _files._FileRange
+
+    def shrinking(file: IO[bytes], start: int, length: int) -> _files._FileRange:
+        os.truncate(site / "big.bin", 1000)  # after the stat, before the reads
+        return real_range(file, start, length)
+
+    monkeypatch.setattr(_files, "_FileRange", shrinking)
+    async with connect(trio_h2.serve_directory(site)) as client:
+        with pytest.raises(trio_h2.StreamReset):
+            await client.get("/big.bin", [("range", "bytes=0-149999")])
+        assert (await client.get("/hello.txt")).status == 200

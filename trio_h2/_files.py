@@ -10,18 +10,25 @@ Everything that touches the file system (resolve, stat, open, list) runs in one
 worker-thread call per request, so a slow disk stalls no connection.  The open file
 is handed to :meth:`Stream.respond`, which reads it in chunks in a worker thread and
 never whole.
+
+A GET may ask for one byte range of a file (RFC 9110 §14): it gets 206 with that
+range, or 416 when the range starts past the end.  A request for several ranges, a
+range that does not parse, or an ``if-range`` that no longer matches gets the whole
+file (200), as the RFC allows.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 from urllib.parse import quote, unquote_to_bytes
 
 import trio
 
+from ._body import FILE_CHUNK
 from ._connection import Handler
 from ._headers import encode, http_date
 from ._stream import Stream
@@ -54,7 +61,7 @@ class _Reply:
 
     status: int
     headers: list[tuple[str, str]]
-    body: bytes | IO[bytes] = b""
+    body: bytes | IO[bytes] | _FileRange = b""
 
 
 def serve_directory(
@@ -69,13 +76,15 @@ def serve_directory(
     ``GET`` and ``HEAD`` are answered; other methods get 405 with ``allow``.  A file
     comes with ``content-type`` (guessed from its name), ``content-length``,
     ``last-modified`` and ``etag``; a conditional request (``if-none-match``, or
-    ``if-modified-since``) that matches gets 304.  A directory is answered with its
-    ``index`` file, else with an HTML listing when ``listing`` is true, else 404, and
-    ``/dir`` is redirected (301) to ``/dir/``.  The query string is ignored.  A path
-    that would leave ``root`` (``..``, encoded or not, or a symbolic link pointing
-    outside) gets 404; a NUL byte gets 400.  Files are streamed, never read whole.
-    Names starting with a dot (``.git``, ``.env``) are neither served nor listed
-    unless ``dotfiles`` is true.
+    ``if-modified-since``) that matches gets 304.  A GET with ``range`` asking for one
+    byte range gets 206 with it (416 if it starts past the end), unless ``if-range``
+    names another version of the file; other ranges get the whole file.  A directory
+    is answered with its ``index`` file, else with an HTML listing when ``listing`` is
+    true, else 404, and ``/dir`` is redirected (301) to ``/dir/``.  The query string is
+    ignored.  A path that would leave ``root`` (``..``, encoded or not, or a symbolic
+    link pointing outside) gets 404; a NUL byte gets 400.  Files are streamed, never
+    read whole.  Names starting with a dot (``.git``, ``.env``) are neither served nor
+    listed unless ``dotfiles`` is true.
 
     ::
 
@@ -110,6 +119,8 @@ def serve_directory(
                         query,
                         stream.header("if-none-match"),
                         stream.header("if-modified-since"),
+                        stream.header("range"),
+                        stream.header("if-range"),
                         stream.method == "GET",
                         index,
                         listing,
@@ -133,6 +144,8 @@ class _Request:
     query: str
     if_none_match: str | None
     if_modified_since: str | None
+    range: str | None
+    if_range: str | None
     want_body: bool
     index: str | None
     listing: bool
@@ -219,17 +232,105 @@ def _file(path: str, info: os.stat_result, request: _Request) -> _Reply:
     if _not_modified(etag, int(info.st_mtime), request.if_none_match, request.if_modified_since):
         # A 304 may carry the length the 200 would have had (RFC 9110 §8.6).
         return _Reply(304, [("content-length", str(info.st_size)), *validators])
-    headers = [("content-type", _content_type(path)), *validators]
+    headers = [("content-type", _content_type(path)), ("accept-ranges", "bytes"), *validators]
     if not request.want_body:
         return _Reply(200, [*headers, ("content-length", str(info.st_size))])
+    wanted = None
+    if request.range is not None and _if_range_holds(request.if_range, etag, validators[0][1]):
+        try:
+            wanted = byte_range(request.range, info.st_size)
+        except RangeNotSatisfiable:
+            reply = _error(416, "Range Not Satisfiable")
+            reply.headers.append(("content-range", f"bytes */{info.st_size}"))
+            return reply
     try:
         file = _open_regular(path)
     except PermissionError:
         return _error(403, "Forbidden")
     except OSError:
         return _error(404, _NOT_FOUND)
-    # No content-length here: respond() takes it from the open file itself.
-    return _Reply(200, headers, file)
+    if wanted is None:
+        # No content-length here: respond() takes it from the open file itself.
+        return _Reply(200, headers, file)
+    first, last = wanted
+    headers += [
+        ("content-range", f"bytes {first}-{last}/{info.st_size}"),
+        ("content-length", str(last - first + 1)),
+    ]
+    try:
+        body = _FileRange(file, first, last - first + 1)
+    except OSError:
+        file.close()
+        return _error(404, _NOT_FOUND)
+    return _Reply(206, headers, body)
+
+
+class RangeNotSatisfiable(Exception):
+    """The range starts at or past the end of the file: 416."""
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one range ``header`` asks for, as (first, last) inclusive, within ``size``.
+
+    None when the header is to be ignored: another unit, several ranges, or a syntax
+    error (RFC 9110 §14.2); :class:`RangeNotSatisfiable` when it starts past the end.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    first_text, last_text = first_text.strip(), last_text.strip()
+    if not dash or not (first_text or last_text):
+        return None
+    if not all(text.isdigit() and text.isascii() for text in (first_text, last_text) if text):
+        return None
+    if not first_text:  # a suffix: the last N bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable(header)
+        return max(size - suffix, 0), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid: RFC 9110 §14.1.1
+    if first >= size:
+        raise RangeNotSatisfiable(header)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    return first, last
+
+
+def _if_range_holds(if_range: str | None, etag: str, last_modified: str) -> bool:
+    """RFC 9110 §13.1.5: the range applies unless if-range names another version."""
+    if if_range is None:
+        return True
+    if_range = if_range.strip()
+    if if_range.startswith(('"', "W/")):
+        return if_range == etag  # a strong comparison: a weak tag never matches
+    return if_range == last_modified
+
+
+class _FileRange:
+    """The bytes ``[start, start + length)`` of an open file, as a streamed body.
+
+    Read in worker threads like a whole file; the response's content-length is the
+    range's, and a file that shrinks meanwhile falls short of it, which resets the
+    stream rather than ending it early.
+    """
+
+    def __init__(self, file: IO[bytes], start: int, length: int) -> None:
+        file.seek(start)
+        self._file = file
+        self._left = length
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self._left > 0:
+            chunk = await trio.to_thread.run_sync(self._file.read, min(FILE_CHUNK, self._left))
+            if not chunk:
+                return
+            self._left -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _open_regular(path: str) -> IO[bytes]:

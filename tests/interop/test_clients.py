@@ -115,6 +115,31 @@ async def test_curl_reading_slowly_gets_every_byte(tmp_path: Path) -> None:
         assert await run(curl, "-s", "--http2-prior-knowledge", url + "/") == "Hello, world!"
 
 
+async def test_curl_ranges_and_resume_on_the_file_server(tmp_path: Path) -> None:
+    curl = require_tool("curl")
+    site = tmp_path / "site"
+    site.mkdir()
+    data = hashlib.sha256(b"resume").digest() * 40_000  # 1.28 MB
+    (site / "file.bin").write_bytes(data)
+    partial = tmp_path / "partial.bin"
+    partial.write_bytes(data[:300_001])  # an interrupted download
+    async with running_server(trio_h2.serve_directory(site)) as address:
+        url = f"http://127.0.0.1:{address.port}/file.bin"
+        piece = tmp_path / "piece.bin"
+        status = await run(
+            curl, "-s", "--http2-prior-knowledge", "-r", "1000-1999",
+            "-o", str(piece), "-w", "%{http_code}", url,
+        )  # fmt: skip
+        assert status == "206"
+        assert piece.read_bytes() == data[1000:2000]
+        status = await run(
+            curl, "-s", "--http2-prior-knowledge", "-C", "-",
+            "-o", str(partial), "-w", "%{http_code}", url,
+        )  # fmt: skip
+        assert status == "206"
+        assert partial.read_bytes() == data
+
+
 async def test_curl_over_tls_negotiates_h2(
     server_ssl_context: ssl.SSLContext, ca_file: str
 ) -> None:
