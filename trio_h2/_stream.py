@@ -12,6 +12,7 @@ response state first, so misuse fails loudly before anything reaches the wire.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -112,20 +113,11 @@ class Stream:
         self.method = decode(pseudo.get(b":method", b""))
         #: The request target, e.g. ``"/index.html?x=1"``.
         self.path = decode(pseudo.get(b":path", b""))
-        #: ``"http"`` or ``"https"`` as the client sent it.
-        self.scheme = decode(pseudo.get(b":scheme", b""))
-        #: ``:authority``, or the ``host`` header when that is missing.
-        self.authority = decode(pseudo.get(b":authority", b""))
         #: The extended-CONNECT ``:protocol`` (RFC 8441), or None.
         self.protocol = decode(pseudo[b":protocol"]) if b":protocol" in pseudo else None
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
-        #: The request's pseudo-header fields as bytes, in the order received.
-        self.raw_pseudo_headers: RawHeaders = list(pseudo.items())
-        #: The request's header fields as str pairs, in order, repeats kept.
-        self.headers: list[tuple[str, str]] = [(decode(n), decode(v)) for n, v in raw_headers]
-        if not self.authority:
-            self.authority = self.header("host") or ""
+        self._pseudo = pseudo
         #: The peer's address, as the socket reports it.
         self.client_address = client_address
         #: Request trailers, once the body has been read to its end (None if none came).
@@ -147,6 +139,28 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} {self.method} {self.path}>"
+
+    # Decoded on first use: many handlers never look at them.
+
+    @functools.cached_property
+    def scheme(self) -> str:
+        """``"http"`` or ``"https"`` as the client sent it."""
+        return decode(self._pseudo.get(b":scheme", b""))
+
+    @functools.cached_property
+    def authority(self) -> str:
+        """``:authority``, or the ``host`` header when that is missing."""
+        return decode(self._pseudo.get(b":authority", b"")) or self.header("host") or ""
+
+    @functools.cached_property
+    def headers(self) -> list[tuple[str, str]]:
+        """The request's header fields as str pairs, in order, repeats kept."""
+        return [(decode(name), decode(value)) for name, value in self.raw_headers]
+
+    @functools.cached_property
+    def raw_pseudo_headers(self) -> RawHeaders:
+        """The request's pseudo-header fields as bytes, in the order received."""
+        return list(self._pseudo.items())
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first value of the request header ``name`` (lowercase), or ``default``."""
