@@ -478,3 +478,17 @@ async def test_access_line_even_when_the_client_hangs_up_first(
             await finished.wait()
     lines = [r.getMessage() for r in caplog.records if r.name == "trio_h2.access"]
     assert lines == ['127.0.0.1 "GET /late HTTP/2" 200']
+
+
+def test_log_times_match_loggings_own_format() -> None:
+    from trio_h2._cli import _Formatter
+
+    ours = _Formatter("%(asctime)s %(message)s")
+    reference = logging.Formatter("%(asctime)s %(message)s")
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25):
+        record = logging.LogRecord("trio_h2.access", logging.INFO, "", 0, "line", (), None)
+        record.created = created
+        record.msecs = (created - int(created)) * 1000
+        assert ours.format(record) == reference.format(record)
+    dated = _Formatter("%(asctime)s", datefmt="%H:%M")
+    assert dated.format(record) == logging.Formatter("%(asctime)s", datefmt="%H:%M").format(record)

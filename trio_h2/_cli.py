@@ -20,6 +20,7 @@ import signal
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -283,17 +284,37 @@ def _remove_development_certificate(options: Options) -> None:
         shutil.rmtree(os.path.dirname(options.ca_path), ignore_errors=True)
 
 
+class _Formatter(logging.Formatter):
+    """logging's default time format, with the date and time formatted once a second.
+
+    An access line is written per request, and ``time.strftime`` was a good part of
+    what one costs.
+    """
+
+    _second = -1
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._text},{int(record.msecs):03d}"
+
+
 def configure_logging(options: Options) -> None:
     """Log to stderr; access lines as they are, the rest with their level."""
     prefix = "%(asctime)s " + ("[%(process)d] " if options.workers > 1 else "")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(options.log_level.upper())
     access = logging.getLogger("trio_h2.access")
     access_handler = logging.StreamHandler(sys.stderr)
-    access_handler.setFormatter(logging.Formatter(prefix + "%(message)s"))
+    access_handler.setFormatter(_Formatter(prefix + "%(message)s"))
     access.handlers[:] = [access_handler]
     access.propagate = False
     access.setLevel(logging.INFO if options.access_log else logging.WARNING)
