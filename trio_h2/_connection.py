@@ -8,10 +8,10 @@ Three kinds of task share one ``h2.connection.H2Connection``, inside one nursery
   Dispatch never awaits: a new request starts a stream task, DATA goes into that
   stream's buffer, a reset cancels that stream's task, a WINDOW_UPDATE wakes the
   senders parked on that window.
-* **stream tasks** run the application's handler.  Their response calls change h2's
-  state synchronously (send headers, send as much data as the windows allow) and then
-  move h2's output into the connection's outbound buffer.  They await only for
-  flow-control credit or for the outbound buffer to drain.
+* **stream tasks** run the application's handler.  Their response calls
+  (``_outbound.py``) change h2's state synchronously (send headers, send as much data
+  as the windows allow) and then move h2's output into the connection's outbound
+  buffer.  They await only for flow-control credit or for the outbound buffer to drain.
 * the **writer** (``_writer.py``) is the only task that awaits a send.  It takes the
   whole outbound buffer at once, so frames from many streams leave in one write, and a
   cancelled handler can never cut a frame in half.  (On a plain TCP socket, a lone
@@ -48,7 +48,6 @@ from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from ._config import Config
 from ._errors import (
-    ConnectionClosed,
     H2Error,
     LocalProtocolError,
     RequestBodyTooLarge,
@@ -58,6 +57,7 @@ from ._flow import WindowWaiters
 from ._gate import FrameGate, GateError
 from ._h2fast import FastH2Connection
 from ._headers import DateCache, RawHeaders
+from ._outbound import StreamSender
 from ._protocol import ServerH2
 from ._sockio import DirectSocket, socket_fd
 from ._stream import PushedResponse, Stream, pseudo_split
@@ -79,8 +79,10 @@ class _ServerH2(FastH2Connection, ServerH2):
     """ServerH2's corrections to h2 (``_protocol.py``), sending through ``_h2fast.py``."""
 
 
-class Connection:
+class Connection(StreamSender):
     """Serves HTTP/2 on one transport stream until it closes."""
+
+    _h2: _ServerH2
 
     def __init__(
         self,
@@ -597,174 +599,7 @@ class Connection:
             self._windows.wake(stream_id)
         self._body_left.pop(stream_id, None)
 
-    # ------------------------------------------------- StreamIO, used by Stream
-
-    def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
-        out = [(b":status", status), *headers]
-        names = {name for name, _ in headers} if headers else ()
-        for name, value in self._static_headers:
-            if name not in names:
-                out.append((name, value))
-        if self._config.date_header and b"date" not in names:
-            out.append((b"date", self._date.now()))
-        return out
-
-    def _check_stream(self, stream_id: int) -> Stream:
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            raise LocalProtocolError(f"stream {stream_id} is closed")
-        if self._h2.state_machine.state is _CLOSED:
-            raise ConnectionClosed("the connection is closing")
-        if stream._reset_code is not None:
-            raise StreamReset(stream._reset_code, remote=stream._reset_remote)
-        return stream
-
-    def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
-        self._check_stream(stream_id)
-        try:
-            self._h2.send_headers(stream_id, headers, end_stream=end_stream)
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-        except h2.exceptions.ProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from None
-        self._flush()
-
-    def end_stream(self, stream_id: int) -> None:
-        self._check_stream(stream_id)
-        try:
-            self._h2.end_stream(stream_id)
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-        self._flush()
-
-    def reset_stream(self, stream_id: int, error_code: int) -> None:
-        try:
-            self._h2.reset_stream(stream_id, error_code)
-        except h2.exceptions.ProtocolError:
-            return  # the stream is closed already, or the whole connection is
-        self._flush()
-
-    def acknowledge(self, stream_id: int, size: int) -> None:
-        if size and not self._broken:
-            self._h2.acknowledge_received_data(size, stream_id)
-            self._flush()
-
-    async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
-        try:
-            await self._send_data(stream_id, data, end_stream)
-        except BaseException:
-            # Woken for connection credit it will not use: the next in line gets it.
-            self._pass_connection_credit()
-            raise
-
-    async def _send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
-        h2_conn = self._h2
-        config = self._config
-        total = len(data)
-        offset = 0
-        while True:
-            self._check_stream(stream_id)
-            if self._writer.full:
-                await self._writer.wait_drained()
-                continue
-            try:
-                window = h2_conn.local_flow_control_window(stream_id)
-            except h2.exceptions.StreamClosedError:
-                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-            if window <= 0:
-                await self._wait_window(stream_id)
-                continue
-            end = offset + min(window, total - offset, config.max_outbound_buffer)
-            chunk = data if end - offset == total else memoryview(data)[offset:end]
-            h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
-            # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on
-            # the connection that the flood limit does not count.
-            self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
-            offset = end
-            self._flush()
-            self._pass_connection_credit()
-            if offset >= total:
-                break
-        await trio.lowlevel.checkpoint()
-
-    def _pass_connection_credit(self) -> None:
-        if self._windows.in_line and self._h2.outbound_flow_control_window > 0:
-            self._windows.wake_connection()
-
-    async def send_response(
-        self, stream_id: int, headers: RawHeaders, data: bytes, trailers: RawHeaders | None
-    ) -> None:
-        """HEADERS, the body, then trailers or END_STREAM.
-
-        When the whole body fits the windows and the outbound buffer, everything is
-        queued at once with one flush; otherwise the body waits for credit as
-        send_data() does.
-        """
-        self._check_stream(stream_id)
-        h2_conn = self._h2
-        try:
-            if (
-                len(data) <= h2_conn.local_flow_control_window(stream_id)
-                and self._writer.pending + len(data) <= self._config.max_outbound_buffer
-            ):
-                h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
-                if data:
-                    h2_conn.send_data_frames(stream_id, data, trailers is None)
-                    self._gate.credit(2 * _frames(len(data), h2_conn.max_outbound_frame_size))
-                if trailers is not None:
-                    h2_conn.send_headers(stream_id, trailers, end_stream=True)
-                self._flush()
-                await trio.lowlevel.checkpoint()
-                return
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-        except h2.exceptions.ProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from None
-        self.send_headers(stream_id, headers, not data and trailers is None)
-        if data:
-            await self.send_data(stream_id, data, trailers is None)
-        if trailers is not None:
-            self.send_headers(stream_id, trailers, True)
-        if not data:
-            await trio.lowlevel.checkpoint()
-
-    async def wait_send_window(self, stream_id: int) -> int:
-        await trio.lowlevel.checkpoint()
-        h2_conn = self._h2
-        while True:
-            self._check_stream(stream_id)
-            try:
-                window = h2_conn.local_flow_control_window(stream_id)
-            except h2.exceptions.StreamClosedError:
-                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-            if window > 0:
-                # The caller may not send at once (a deferred body): let the next one
-                # in line look at the connection's credit too.
-                self._pass_connection_credit()
-                return min(window, h2_conn.max_outbound_frame_size)
-            await self._wait_window(stream_id)
-
-    async def _wait_window(self, stream_id: int) -> None:
-        """Wait for flow-control credit; a peer that gives none in time loses the stream."""
-        on_connection = self._h2.outbound_flow_control_window <= 0
-        if not on_connection:
-            # Woken in line for connection credit, but it is this stream's own window
-            # that is shut: the credit goes to the next in line.
-            self._pass_connection_credit()
-        with trio.move_on_after(self._config.send_timeout) as waited:
-            try:
-                await self._windows.wait(stream_id, connection=on_connection)
-            except BaseException:
-                self._pass_connection_credit()
-                raise
-        if waited.cancelled_caught:
-            self._pass_connection_credit()
-            log.info("stream %d: peer gave no flow-control credit in time", stream_id)
-            self.reset_stream(stream_id, ErrorCodes.CANCEL)
-            stream = self._streams.get(stream_id)
-            if stream is not None:
-                stream._on_reset(ErrorCodes.CANCEL, remote=False)
-            raise StreamReset(ErrorCodes.CANCEL, remote=False)
+    # -------------------------------------------- StreamIO: push (the rest in _outbound.py)
 
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
@@ -810,11 +645,6 @@ class Connection:
 
     # --------------------------------------------------------------------- writer
 
-    def _flush(self) -> None:
-        data = self._h2.take_outbound()
-        if data:
-            self._writer.queue(data)
-
     def _writer_lost(self) -> None:
         # The first transport failure ends the connection for every task.
         self._broken = True
@@ -826,11 +656,6 @@ async def _answer_431(stream: Stream) -> None:
     await stream.respond(
         431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
     )
-
-
-def _frames(size: int, frame_size: int) -> int:
-    """How many DATA frames carry ``size`` bytes (an empty body takes one)."""
-    return max(1, -(-size // frame_size))
 
 
 def _host(address: Any) -> str:
