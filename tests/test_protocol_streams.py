@@ -48,20 +48,24 @@ def describe(value: Any) -> Any:
     return value
 
 
-def outcome(stream: h2.stream.H2Stream, headers: list[Any], end_stream: bool) -> Any:
+def outcome(
+    stream: h2.stream.H2Stream, headers: list[Any], end_stream: bool, encoding: str | None
+) -> Any:
     try:
-        return describe(stream.receive_headers(list(headers), end_stream, None))
+        return describe(stream.receive_headers(list(headers), end_stream, encoding))
     except Exception as exc:
         return exc
 
 
 @settings(max_examples=400, deadline=None)
-@given(blocks=BLOCKS)
-def test_receive_headers_matches_h2(blocks: list[tuple[list[Any], bool]]) -> None:
+@given(blocks=BLOCKS, encoding=st.sampled_from([None, "utf-8"]))
+def test_receive_headers_matches_h2(
+    blocks: list[tuple[list[Any], bool]], encoding: str | None
+) -> None:
     reference, ours = streams()
     for headers, end_stream in blocks:
-        expected = outcome(reference, headers, end_stream)
-        got = outcome(ours, headers, end_stream)
+        expected = outcome(reference, headers, end_stream, encoding)
+        got = outcome(ours, headers, end_stream, encoding)
         if isinstance(expected, Exception) or isinstance(got, Exception):
             assert isinstance(expected, Exception), f"h2 accepted what we refused: {got!r}"
             assert isinstance(got, Exception), f"we accepted what h2 refused: {expected!r}"

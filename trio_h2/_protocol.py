@@ -72,7 +72,8 @@ class _ServerStream(h2.stream.H2Stream):
     # h2's receive_headers() less what a server never needs: its content-length
     # tracking (the connection does that), the 1xx branch (a request never is one),
     # and a chain of generators to join cookie fields.  The state machine sees the
-    # same inputs; the event carries the same fields.
+    # same inputs; the event carries the same fields.  Headers decoded to str (which
+    # this server never asks of h2) are left to h2.
     def receive_headers(
         self, headers: Any, end_stream: bool, header_encoding: Any
     ) -> tuple[list[Frame], list[h2.events.Event]]:
@@ -81,11 +82,12 @@ class _ServerStream(h2.stream.H2Stream):
         if state in _RECEIVING_REQUEST and not end_stream:
             # §8.1: only trailers may follow the request headers, and they end it.
             raise StreamError("a second HEADERS frame without END_STREAM")
-        if is_informational_response(headers):
-            if state is StreamState.IDLE:
-                # h2 would take this for a 1xx response; it opens a malformed request.
-                machine.process_input(StreamInputs.RECV_HEADERS)
-                raise StreamError(":status in a request")
+        informational = is_informational_response(headers)
+        if informational and state is StreamState.IDLE:
+            # h2 would take this for a 1xx response; it opens a malformed request.
+            machine.process_input(StreamInputs.RECV_HEADERS)
+            raise StreamError(":status in a request")
+        if informational or header_encoding is not None:
             return super().receive_headers(headers, end_stream, header_encoding)
         events: list[Any] = machine.process_input(StreamInputs.RECV_HEADERS)
         if end_stream:
