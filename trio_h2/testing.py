@@ -308,6 +308,8 @@ class Client:
         body: bytes | str | AsyncIterable[bytes] | None,
         authority: str,
         end_stream_with_headers: bool,
+        *,
+        auto_ack: bool = True,
     ) -> _ClientStream:
         if self._closed is not None:
             raise ConnectionClosed("the connection is closed")
@@ -322,6 +324,8 @@ class Client:
         if isinstance(body, str):
             body = body.encode("utf-8")
         state = _ClientStream(Response(stream_id, request_headers=request_headers))
+        # Set before the request goes out: the response may arrive while it is sent.
+        state.auto_ack = auto_ack
         self._streams[stream_id] = state
         self.h2.send_headers(
             stream_id,
@@ -428,8 +432,7 @@ class Client:
         :meth:`StreamingResponse.aiter_bytes`, so a test can hold the server at a
         closed window.
         """
-        state = await self._open(method, path, headers, body, authority, True)
-        state.auto_ack = False
+        state = await self._open(method, path, headers, body, authority, True, auto_ack=False)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_body, state, body)
