@@ -188,7 +188,9 @@ async def test_cancelling_serve_sends_goaway_and_finishes_in_flight() -> None:
 async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> None:
     script = tmp_path / "server.py"
     script.write_text(
-        "import logging, trio, trio_h2\n"
+        "import logging, signal, trio, trio_h2\n"
+        # A parent started in the background may pass SIGINT on ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "logging.basicConfig(format='%(message)s')\n"
         "logging.getLogger('trio_h2').setLevel(logging.DEBUG)\n"
         "async def handler(stream):\n"
