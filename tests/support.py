@@ -45,3 +45,22 @@ async def running_server(handler: Any, **kwargs: Any) -> AsyncIterator[trio_h2.S
             yield address
         finally:
             nursery.cancel_scope.cancel()
+
+
+class ForwardingStream(trio.abc.Stream):
+    """A transport that passes every call to ``inner``; tests override what they watch."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 import trio_h2
+from tests.support import ForwardingStream
 from trio_h2._server import Server
 from trio_h2.testing import Response, _ClientStream, connect, open_client
 
@@ -160,25 +161,16 @@ async def test_idle_connection_outlives_send_timeout(autojump_clock: trio.abc.Cl
         assert (await client.get("/")).body == b"still here"
 
 
-class CountingStream(trio.abc.Stream):
+class CountingStream(ForwardingStream):
     """A transport that counts the server's writes."""
 
     def __init__(self, inner: trio.abc.Stream) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.writes = 0
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         self.writes += 1
         await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self.inner.receive_some(max_bytes)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def test_responses_of_requests_that_arrive_together_leave_together() -> None:

@@ -6,11 +6,12 @@ import trio
 import trio.testing
 
 import trio_h2
+from tests.support import ForwardingStream
 from trio_h2._server import Server
 from trio_h2.testing import open_client
 
 
-class ResponseBeforeReturn(trio.abc.Stream):
+class ResponseBeforeReturn(ForwardingStream):
     """A client transport whose sends, once armed, return only after ``until`` is set
     and every other task is blocked.
 
@@ -19,7 +20,7 @@ class ResponseBeforeReturn(trio.abc.Stream):
     """
 
     def __init__(self, inner: trio.abc.Stream) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.until: trio.Event | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -27,15 +28,6 @@ class ResponseBeforeReturn(trio.abc.Stream):
         if self.until is not None:
             await self.until.wait()
             await trio.testing.wait_all_tasks_blocked()
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self.inner.receive_some(max_bytes)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def test_a_streamed_response_keeps_chunks_that_came_with_the_headers() -> None:
