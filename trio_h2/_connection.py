@@ -71,7 +71,6 @@ Handler = Callable[[Stream], Awaitable[None]]
 
 RECEIVE_SIZE = 65_536
 _SettingCodes = h2.settings.SettingCodes
-_CLOSED = h2.connection.ConnectionState.CLOSED
 _H2Events = h2.events
 
 
