@@ -228,7 +228,8 @@ def _redirect_to_directory(request: _Request) -> _Reply:
 
 def _file(path: str, info: os.stat_result, request: _Request) -> _Reply:
     etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-    validators = [("last-modified", http_date(info.st_mtime)), ("etag", etag)]
+    last_modified = http_date(info.st_mtime)
+    validators = [("last-modified", last_modified), ("etag", etag)]
     if _not_modified(etag, int(info.st_mtime), request.if_none_match, request.if_modified_since):
         # A 304 may carry the length the 200 would have had (RFC 9110 §8.6).
         return _Reply(304, [("content-length", str(info.st_size)), *validators])
@@ -236,7 +237,7 @@ def _file(path: str, info: os.stat_result, request: _Request) -> _Reply:
     if not request.want_body:
         return _Reply(200, [*headers, ("content-length", str(info.st_size))])
     wanted = None
-    if request.range is not None and _if_range_holds(request.if_range, etag, validators[0][1]):
+    if request.range is not None and _if_range_holds(request.if_range, etag, last_modified):
         try:
             wanted = byte_range(request.range, info.st_size)
         except RangeNotSatisfiable:

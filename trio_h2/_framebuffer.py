@@ -13,21 +13,20 @@ which parses it from the same unconsumed bytes.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from h2.frame_buffer import FrameBuffer
 from hyperframe.flags import Flags
 from hyperframe.frame import DataFrame, Frame, HeadersFrame
 
-_HEADER = struct.Struct(">HBBBL")
-
-_DATA = 0x0
-_HEADERS = 0x1
-_END_STREAM = 0x01
-_END_HEADERS = 0x04
-_PADDED = 0x08
-_PRIORITY = 0x20
+from ._wire import (
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FLAG_PADDED,
+    FLAG_PRIORITY,
+    FRAME_HEADER,
+    HEADERS,
+)
 
 # The flags hyperframe would set, by the bits that matter here.  A Flags object only
 # reads its set of valid names, so frames share one per type.
@@ -45,7 +44,7 @@ def _flags(valid: set[str], names: set[str]) -> Flags:
 def _headers_frame(stream_id: int, flag_byte: int, block: bytes) -> HeadersFrame:
     frame: Any = HeadersFrame.__new__(HeadersFrame)
     names = {"END_HEADERS"}
-    if flag_byte & _END_STREAM:
+    if flag_byte & FLAG_END_STREAM:
         names.add("END_STREAM")
     frame.stream_id = stream_id
     frame.flags = _flags(_HEADERS_VALID, names)
@@ -61,7 +60,7 @@ def _headers_frame(stream_id: int, flag_byte: int, block: bytes) -> HeadersFrame
 def _data_frame(stream_id: int, flag_byte: int, data: bytes) -> DataFrame:
     frame: Any = DataFrame.__new__(DataFrame)
     frame.stream_id = stream_id
-    frame.flags = _flags(_DATA_VALID, {"END_STREAM"} if flag_byte & _END_STREAM else set())
+    frame.flags = _flags(_DATA_VALID, {"END_STREAM"} if flag_byte & FLAG_END_STREAM else set())
     frame.body_len = len(data)
     frame.pad_length = 0
     frame.data = data
@@ -77,14 +76,14 @@ class FastFrameBuffer(FrameBuffer):
             raise StopIteration
         if self._headers_buffer:
             return super().__next__()
-        high, low, frame_type, flag_byte, stream_id = _HEADER.unpack_from(data)
+        high, low, frame_type, flag_byte, stream_id = FRAME_HEADER.unpack_from(data)
         length = (high << 8) | low
         stream_id &= 0x7FFFFFFF
         if (
-            frame_type > _HEADERS
+            frame_type > HEADERS
             or not stream_id
-            or flag_byte & (_PADDED | _PRIORITY)
-            or (frame_type == _HEADERS and not flag_byte & _END_HEADERS)
+            or flag_byte & (FLAG_PADDED | FLAG_PRIORITY)
+            or (frame_type == HEADERS and not flag_byte & FLAG_END_HEADERS)
         ):
             return super().__next__()
         if len(data) < 9 + length:
@@ -92,6 +91,6 @@ class FastFrameBuffer(FrameBuffer):
         self._validate_frame_length(length)
         payload = bytes(data[9 : 9 + length])
         del data[: 9 + length]
-        if frame_type == _HEADERS:
+        if frame_type == HEADERS:
             return _headers_frame(stream_id, flag_byte, payload)
         return _data_frame(stream_id, flag_byte, payload)

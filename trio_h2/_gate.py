@@ -32,22 +32,26 @@ from typing import Protocol
 from h2.errors import ErrorCodes
 
 from ._config import Config
+from ._wire import (
+    CONTINUATION,
+    DATA,
+    FLAG_ACK,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FRAME_HEADER,
+    HEADERS,
+    PRIORITY,
+    RST_STREAM,
+    SETTINGS,
+    WINDOW_UPDATE,
+)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-_HEADER = struct.Struct(">HBBBL")  # length (24 bits as 16 + 8), type, flags, stream id
 _U32 = struct.Struct(">L")
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0, 1, 2, 3, 4
-PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
 #: CONTINUATION frames one header block may use (h2 itself stops at 63).
 MAX_CONTINUATIONS = 32
-
-_FLAG_END_STREAM = 0x1
-_FLAG_ACK = 0x1
-_FLAG_END_HEADERS = 0x4
-_FLAG_PADDED = 0x8
-_FLAG_PRIORITY = 0x20
 
 
 class GateError(Exception):
@@ -143,7 +147,7 @@ class FrameGate:
             pos = size
         run_start = 0
         end = len(buf)
-        unpack = _HEADER.unpack_from
+        unpack = FRAME_HEADER.unpack_from
         max_frame = self._max_frame_size
         while end - pos >= 9:
             high, low, ftype, flags, stream_id = unpack(buf, pos)
@@ -159,24 +163,24 @@ class FrameGate:
             frame_end = pos + 9 + length
             if self._first_frame:
                 self._first_frame = False
-                if ftype != SETTINGS or flags & _FLAG_ACK:
+                if ftype != SETTINGS or flags & FLAG_ACK:
                     raise GateError(ErrorCodes.PROTOCOL_ERROR, "the preface must be SETTINGS")
             if self._block_stream:
                 if ftype != CONTINUATION or stream_id != self._block_stream:
                     raise GateError(ErrorCodes.PROTOCOL_ERROR, "frame inside a header block")
                 self._add_to_block(length)
                 self._block_frames += 1
-                if flags & _FLAG_END_HEADERS:
+                if flags & FLAG_END_HEADERS:
                     self._block_stream = 0
                 elif self._block_frames > MAX_CONTINUATIONS:
                     raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "header block in too many parts")
             elif ftype == DATA:
-                if not length and not flags & _FLAG_END_STREAM:
+                if not length and not flags & FLAG_END_STREAM:
                     self._note_control()
             elif ftype == HEADERS:
                 if stream_id > self._highest_opened and stream_id & 1:
                     self._highest_opened = stream_id
-                if not flags & _FLAG_END_HEADERS:
+                if not flags & FLAG_END_HEADERS:
                     self._block_stream = stream_id
                     self._block_size = 0
                     self._block_frames = 0
@@ -203,7 +207,7 @@ class FrameGate:
                 self.note_reset(now)
             elif ftype == SETTINGS:
                 self._note_control()
-                if flags & _FLAG_ACK and length:
+                if flags & FLAG_ACK and length:
                     raise GateError(ErrorCodes.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             elif ftype == CONTINUATION:
                 raise GateError(ErrorCodes.PROTOCOL_ERROR, "CONTINUATION without a header block")

@@ -20,7 +20,6 @@ h2's outbound validation and normalisation off, which is what lets these paths s
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,14 +44,14 @@ from ._framebuffer import FastFrameBuffer
 from ._h2patch import H2Connection
 from ._hpack_decoder import HeaderDecoder
 from ._hpack_encoder import HeaderEncoder
-
-_FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length, type, flags, stream id
-
-_DATA = 0x0
-_HEADERS = 0x1
-_CONTINUATION = 0x9
-_END_STREAM = 0x1
-_END_HEADERS = 0x4
+from ._wire import (
+    CONTINUATION,
+    DATA,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FRAME_HEADER,
+    HEADERS,
+)
 
 _SEND_HEADERS = ConnectionInputs.SEND_HEADERS
 _SEND_DATA = ConnectionInputs.SEND_DATA
@@ -78,7 +77,7 @@ _QUIET_STREAM_DATA = _stream_transitions.get((_OPEN, _STREAM_SEND_DATA)) == (Non
 
 def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
     """The 9-byte frame header of RFC 9113 §4.1."""
-    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id)
+    return FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id)
 
 
 def _informational(headers: list[Any]) -> bool:
@@ -148,10 +147,10 @@ class FastH2Connection(H2Connection):
         machine = stream.state_machine
         machine.process_input(_STREAM_SEND_HEADERS)
         block = self.encoder.encode(headers)
-        flags = _END_HEADERS
+        flags = FLAG_END_HEADERS
         if end_stream:
             machine.process_input(_STREAM_SEND_END)
-            flags |= _END_STREAM
+            flags |= FLAG_END_STREAM
         if machine.trailers_sent and not end_stream:
             raise ProtocolError("Trailers must have END_STREAM set.")
         # What h2 records for a header block without :method.
@@ -160,18 +159,18 @@ class FastH2Connection(H2Connection):
         size = self.max_outbound_frame_size
         length = len(block)
         if length <= size:
-            out += _FRAME_HEADER.pack(length >> 8, length & 0xFF, _HEADERS, flags, stream_id)
+            out += FRAME_HEADER.pack(length >> 8, length & 0xFF, HEADERS, flags, stream_id)
             out += block
             return
         # CONTINUATION frames carry the rest; END_STREAM stays on the HEADERS frame.
-        first = flags & ~_END_HEADERS
-        out += _FRAME_HEADER.pack(size >> 8, size & 0xFF, _HEADERS, first, stream_id)
+        first = flags & ~FLAG_END_HEADERS
+        out += FRAME_HEADER.pack(size >> 8, size & 0xFF, HEADERS, first, stream_id)
         out += block[:size]
         for start in range(size, length, size):
             chunk = block[start : start + size]
-            last = _END_HEADERS if start + size >= length else 0
+            last = FLAG_END_HEADERS if start + size >= length else 0
             n = len(chunk)
-            out += _FRAME_HEADER.pack(n >> 8, n & 0xFF, _CONTINUATION, last, stream_id)
+            out += FRAME_HEADER.pack(n >> 8, n & 0xFF, CONTINUATION, last, stream_id)
             out += chunk
 
     def send_data(
@@ -229,17 +228,17 @@ class FastH2Connection(H2Connection):
         stream.outbound_flow_control_window -= length
         self.outbound_flow_control_window -= length
         out = self._data_to_send
-        pack = _FRAME_HEADER.pack
+        pack = FRAME_HEADER.pack
         size = self.max_outbound_frame_size
         if length <= size:
-            out += pack(length >> 8, length & 0xFF, _DATA, _END_STREAM if end else 0, stream_id)
+            out += pack(length >> 8, length & 0xFF, DATA, FLAG_END_STREAM if end else 0, stream_id)
             out += data
             return
         view = memoryview(data)
         for start in range(0, length, size):
             n = min(size, length - start)
-            flags = _END_STREAM if end and start + n == length else 0
-            out += pack(n >> 8, n & 0xFF, _DATA, flags, stream_id)
+            flags = FLAG_END_STREAM if end and start + n == length else 0
+            out += pack(n >> 8, n & 0xFF, DATA, flags, stream_id)
             out += view[start : start + n]
 
     def end_stream(self, stream_id: int) -> None:
@@ -250,7 +249,7 @@ class FastH2Connection(H2Connection):
         if not (_QUIET_CONN_DATA and self.state_machine.state is _SERVER_OPEN):
             self.state_machine.process_input(_SEND_DATA)
         stream.state_machine.process_input(_STREAM_SEND_END)
-        self._data_to_send += _FRAME_HEADER.pack(0, 0, _DATA, _END_STREAM, stream_id)
+        self._data_to_send += FRAME_HEADER.pack(0, 0, DATA, FLAG_END_STREAM, stream_id)
 
     def _receive_frame(self, frame: Any) -> list[Any]:
         # h2's own method, less its first line: ``logger.trace("...", repr(frame))``
