@@ -129,8 +129,8 @@ class Connection(StreamSender):
         # derive its own limits from them: set those here.  Every Config bound is
         # at least the protocol default, so applying them before the peer's ACK
         # never refuses what a peer may send under the defaults.
+        # (The decoder's header-list limit is ServerH2's alone: see _protocol.py.)
         self._h2.max_inbound_frame_size = config.max_frame_size
-        self._h2.decoder.max_header_list_size = config.max_header_list_size
         self._h2.decoder.max_allowed_table_size = config.header_table_size
         self._streams: dict[int, Stream] = {}
         # Pushed streams not finished yet.  h2 counts only open streams against the
@@ -167,6 +167,9 @@ class Connection(StreamSender):
         self._stop_reading = False
         self._goaway_sent = False
         self._goaway_last_id = 2**31 - 1
+        # The highest stream the server acted on (RFC 9113 §6.8): a request that got
+        # a handler.  Refused and malformed ones are not counted; the peer may retry.
+        self._last_acted = 0
         self._peer_goaway = False
         self._broken = False
         self.closed = trio.Event()
@@ -211,7 +214,7 @@ class Connection(StreamSender):
         """Start a graceful close: GOAWAY, then finish the streams already accepted."""
         if self._goaway_sent or self._broken:
             return
-        self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
+        self._send_goaway(ErrorCodes.NO_ERROR, self._last_acted)
         self._stop_if_done()
 
     def abort(self) -> None:
@@ -242,7 +245,9 @@ class Connection(StreamSender):
         log.debug("closing connection from %s: %s", self.client_address, message)
         if not self._broken:
             try:
-                self._h2.close_connection(code, additional_data=message.encode()[:200])
+                self._h2.close_connection(
+                    code, additional_data=message.encode()[:200], last_stream_id=self._last_acted
+                )
             except h2.exceptions.ProtocolError:
                 pass
             self._flush()
@@ -328,7 +333,7 @@ class Connection(StreamSender):
         elif since is not None and trio.current_time() >= since + self._config.header_timeout:
             self._close_with_error(ErrorCodes.NO_ERROR, "header block not finished in time")
         elif not self._streams:
-            self._send_goaway(ErrorCodes.NO_ERROR, self._h2.highest_inbound_stream_id)
+            self._send_goaway(ErrorCodes.NO_ERROR, self._last_acted)
 
     def _receive(self, data: bytes) -> None:
         events = self._h2.receive_data(data)
@@ -389,6 +394,7 @@ class Connection(StreamSender):
         self._streams[stream_id] = stream
         if event.stream_ended is not None:
             stream._end_inbound()
+        self._last_acted = stream_id
         if info.size > self._config.max_header_list_size:
             self._starting.append((stream, _answer_431))
         else:

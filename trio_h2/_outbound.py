@@ -100,42 +100,54 @@ class StreamSender:
             self._flush()
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
-        try:
-            await self._send_data(stream_id, data, end_stream)
-        except BaseException:
-            # Woken for connection credit it will not use: the next in line gets it.
-            self._pass_connection_credit()
-            raise
+        """Queue ``data`` as DATA frames, waiting for credit as it goes.
 
-    async def _send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        Cancelled before its first byte is queued, it has no effect; cancelled
+        after, the part already queued cannot be taken back, so the stream is reset
+        (CANCEL) and the peer never takes a truncated body for a whole one.
+        """
         h2_conn = self._h2
         config = self._config
         total = len(data)
         offset = 0
-        while True:
-            self._check_stream(stream_id)
-            if self._writer.full:
-                await self._writer.wait_drained()
-                continue
-            try:
-                window = h2_conn.local_flow_control_window(stream_id)
-            except h2.exceptions.StreamClosedError:
-                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-            if window <= 0:
-                await self._wait_window(stream_id)
-                continue
-            end = offset + min(window, total - offset, config.max_outbound_buffer)
-            chunk = data if end - offset == total else memoryview(data)[offset:end]
-            h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
-            # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on
-            # the connection that the flood limit does not count.
-            self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
-            offset = end
-            self._flush()
+        try:
+            while True:
+                self._check_stream(stream_id)
+                if self._writer.full:
+                    await self._writer.wait_drained()
+                    continue
+                try:
+                    window = h2_conn.local_flow_control_window(stream_id)
+                except h2.exceptions.StreamClosedError:
+                    raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+                if window <= 0:
+                    await self._wait_window(stream_id)
+                    continue
+                end = offset + min(window, total - offset, config.max_outbound_buffer)
+                chunk = data if end - offset == total else memoryview(data)[offset:end]
+                h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
+                # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on
+                # the connection that the flood limit does not count.
+                self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
+                offset = end
+                self._flush()
+                self._pass_connection_credit()
+                if offset >= total:
+                    break
+        except BaseException as exc:
+            # Woken for connection credit it will not use: the next in line gets it.
             self._pass_connection_credit()
-            if offset >= total:
-                break
-        await trio.lowlevel.checkpoint()
+            if offset and isinstance(exc, trio.Cancelled):
+                self._reset_half_sent(stream_id)
+            raise
+        # All of it is queued: no cancellation may report otherwise.
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _reset_half_sent(self, stream_id: int) -> None:
+        self.reset_stream(stream_id, ErrorCodes.CANCEL)
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream._on_reset(ErrorCodes.CANCEL, remote=False)
 
     def _pass_connection_credit(self) -> None:
         if self._windows.in_line and self._h2.outbound_flow_control_window > 0:
@@ -164,7 +176,7 @@ class StreamSender:
                 if trailers is not None:
                     h2_conn.send_headers(stream_id, trailers, end_stream=True)
                 self._flush()
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return
         except h2.exceptions.StreamClosedError:
             raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
@@ -176,7 +188,7 @@ class StreamSender:
         if trailers is not None:
             self.send_headers(stream_id, trailers, True)
         if not data:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def wait_send_window(self, stream_id: int) -> int:
         await trio.lowlevel.checkpoint()

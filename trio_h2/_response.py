@@ -44,11 +44,14 @@ class StartedResponse:
         raw = stream._start(self._status, self._headers, self._content_length)
         declared = declared_length(raw)
         head_request = stream.method == "HEAD"
+        await trio.lowlevel.checkpoint_if_cancelled()
         stream._response_status(self._status)
         stream._io.send_headers(stream.stream_id, raw, head_request)
         if head_request:
             stream._response = ResponseState.ENDED
         self._body = ResponseBody(stream, declared, no_body=head_request)
+        # No schedule point after the HEADERS: the first chunk usually joins them in
+        # the same write, and a cancellation could not undo them anyway.
         return self._body
 
     async def __aexit__(
@@ -101,8 +104,14 @@ class ResponseBody:
         if not data:
             await trio.lowlevel.checkpoint()
             return
+        await trio.lowlevel.checkpoint_if_cancelled()
         self._sent += len(data)
-        await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
+        try:
+            await self._stream._io.send_data(self._stream.stream_id, bytes(data), False)
+        except trio.Cancelled:
+            # Nothing of it went (send_data resets the stream if part of it did).
+            self._sent -= len(data)
+            raise
 
     def set_trailers(self, trailers: HeaderList) -> None:
         """Trailers to send when the body ends (e.g. ``grpc-status``).
@@ -128,12 +137,13 @@ class ResponseBody:
             raise LocalProtocolError(
                 f"{stream!r}: body of {self._sent} bytes, content-length said {self._declared}"
             )
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._trailers is not None:
             stream._io.send_headers(stream.stream_id, self._trailers, True)
         else:
             stream._io.end_stream(stream.stream_id)
         stream._response = ResponseState.ENDED
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 def declared_length(headers: RawHeaders) -> int | None:

@@ -184,14 +184,19 @@ class Stream:
         """The next chunk of the request body; ``b""`` once the body has ended.
 
         Taking a chunk is what gives the peer flow-control credit to send more.
-        Raises :class:`StreamReset` if the peer reset the stream.
+        Raises :class:`StreamReset` if the peer reset the stream.  A cancelled call
+        has taken nothing: the chunk stays for the next call.
         """
+        if self._reset_code is not None and not self._inbound:
+            # Said before the cancellation the reset itself caused: it tells more.
+            raise StreamReset(self._reset_code, remote=self._reset_remote)
+        await trio.lowlevel.checkpoint_if_cancelled()
         while not self._inbound:
             if self._reset_code is not None:
                 raise StreamReset(self._reset_code, remote=self._reset_remote)
             if self._inbound_ended:
                 self.trailers = self._pending_trailers
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return b""
             if self._data_event is None:
                 self._data_event = trio.Event()
@@ -210,7 +215,8 @@ class Stream:
                 flow_length += more_flow
             data = b"".join(parts)
         self._io.acknowledge(self.stream_id, flow_length)
-        await trio.lowlevel.checkpoint()
+        # The chunk is taken: from here on nothing may raise Cancelled.
+        await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
     async def read(self, limit: int | None = None) -> bytes:
@@ -218,12 +224,18 @@ class Stream:
 
         At most ``limit`` bytes (default: ``Config.max_request_body_size``); a longer
         body raises :class:`RequestBodyTooLarge`, which, left uncaught, answers 413.
+        A cancelled call has consumed nothing: what it had gathered is put back for
+        the next read (its credit has gone to the peer already, so the buffer may hold
+        up to the limit).
         """
         if limit is None:
             limit = self._max_body_size
         declared = self.header("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestBodyTooLarge(f"request body of {declared} bytes is over {limit}")
+        if self._reset_code is not None:
+            raise StreamReset(self._reset_code, remote=self._reset_remote)
+        await trio.lowlevel.checkpoint_if_cancelled()
         parts: list[bytes] = []
         total = 0
         inbound = self._inbound
@@ -248,8 +260,13 @@ class Stream:
             else:
                 if self._data_event is None:
                     self._data_event = trio.Event()
-                await self._data_event.wait()
-        await trio.lowlevel.checkpoint()
+                try:
+                    await self._data_event.wait()
+                except trio.Cancelled:
+                    # Credit already returned: put the chunks back as credit-free.
+                    inbound.extendleft((part, 0) for part in reversed(parts))
+                    raise
+        await trio.lowlevel.cancel_shielded_checkpoint()
         return b"".join(parts)
 
     # Called by the connection, synchronously, as frames arrive.
@@ -325,8 +342,9 @@ class Stream:
         raw_status = check_status(status, informational=True)
         self._check_can_start()
         raw = [(b":status", raw_status), *check_headers(headers)]
+        await trio.lowlevel.checkpoint_if_cancelled()
         self._io.send_headers(self.stream_id, raw, False)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _start(self, status: int, headers: HeaderList, length: int | None) -> RawHeaders:
         raw_status = check_status(status)
@@ -378,13 +396,28 @@ class Stream:
         raw_trailers = check_headers(trailers, trailers=True) if trailers else None
         if fixed is not None:
             raw = self._start(status, headers, len(fixed))
+            await trio.lowlevel.checkpoint_if_cancelled()
             self._response_status(status)
             if head_request or (not fixed and raw_trailers is None):
                 self._io.send_headers(self.stream_id, raw, True)
                 self._response = ResponseState.ENDED
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return
-            await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
+            try:
+                # Returns without a cancellation point once all of it is queued.
+                await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
+            except BaseException as exc:
+                if self._response is ResponseState.STARTED:
+                    # Cancelled (or failed) while waiting for credit mid-body: what is
+                    # half-sent cannot be taken back, so the stream is reset.
+                    code = (
+                        ErrorCodes.CANCEL
+                        if isinstance(exc, trio.Cancelled)
+                        else ErrorCodes.INTERNAL_ERROR
+                    )
+                    self._io.reset_stream(self.stream_id, code)
+                    self._on_reset(code, remote=False)
+                raise
             if self._response is ResponseState.STARTED:
                 self._response = ResponseState.ENDED
             return
@@ -459,6 +492,7 @@ class Stream:
         When ``handler`` is given, the pushed stream runs ``await handler(pushed)``
         in its task instead of answering with ``status``, ``headers`` and ``body``.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         pushed = self.push_nowait(
             path,
             method=method,
@@ -468,7 +502,7 @@ class Stream:
             body=body,
             handler=handler,
         )
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
         return pushed
 
     def push_nowait(
@@ -522,10 +556,11 @@ class Stream:
 
     async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._response is not ResponseState.RESET:
             self._io.reset_stream(self.stream_id, error_code)
             self._on_reset(error_code, remote=False)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 # A :path goes on the wire as it is: no controls, no spaces (RFC 9113 §8.3.1).

@@ -8,7 +8,7 @@ from hyperframe.frame import SettingsFrame
 
 import trio_h2
 
-from .rawpeer import GET, open_peer
+from .rawpeer import GET, PREFACE, open_peer
 
 COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 
@@ -112,6 +112,19 @@ async def test_header_list_over_the_limit_is_answered_431() -> None:
         assert response.status == 431
         await peer.assert_alive()
     assert called == []
+
+
+async def test_header_list_over_the_limit_before_settings_ack_is_answered_431() -> None:
+    # The same request, sent before the client has acknowledged the server's SETTINGS:
+    # the limit does not depend on when the ACK comes.
+    config = trio_h2.Config(max_header_list_size=4_096)
+    async with open_peer(config=config, handshake=False) as peer:
+        await peer.send(PREFACE, SettingsFrame(0))
+        await peer.request(1, [*GET, ("x-big", "b" * 5_000)])
+        response = await peer.expect_response(1)
+        assert response.status == 431
+        await peer.send(SettingsFrame(0, flags=["ACK"]))
+        await peer.assert_alive()
 
 
 async def test_header_list_far_over_the_limit_closes_the_connection() -> None:

@@ -15,7 +15,7 @@ from hyperframe.frame import (
 
 import trio_h2
 
-from .rawpeer import POST, open_peer, raw_frame
+from .rawpeer import POST, open_peer, open_served_peer, raw_frame
 
 PROTOCOL_ERROR = ErrorCodes.PROTOCOL_ERROR
 STREAM_CLOSED = ErrorCodes.STREAM_CLOSED
@@ -180,6 +180,33 @@ async def test_streams_over_max_concurrent_streams_are_refused() -> None:
         await peer.ping()
         refused = [f.stream_id for f in peer.received if isinstance(f, RstStreamFrame)]
         assert refused == [5]
+
+
+async def test_goaway_does_not_count_a_refused_stream_as_acted_on() -> None:
+    # RFC 9113 §6.8 / §8.7: last-stream-id names the highest stream the server acted
+    # on; a stream refused for concurrency was not, so the client may retry it.
+    config = trio_h2.Config(max_concurrent_streams=1)
+    async with open_served_peer(hang, config) as served:
+        peer = served.peer
+        await peer.request(1)
+        await peer.request(3)
+        await peer.expect_rst(3, ErrorCodes.REFUSED_STREAM)
+        for connection in served.server.connections:
+            connection.shutdown()
+        goaway = await peer.expect_goaway(ErrorCodes.NO_ERROR)
+        assert goaway.last_stream_id == 1
+
+
+async def test_connection_error_goaway_skips_refused_streams() -> None:
+    config = trio_h2.Config(max_concurrent_streams=1)
+    async with open_peer(hang, config) as peer:
+        await peer.request(1)
+        await peer.request(3)
+        await peer.expect_rst(3, ErrorCodes.REFUSED_STREAM)
+        # A frame over SETTINGS_MAX_FRAME_SIZE: a connection error found by the gate.
+        await peer.send(raw_frame(0x0, 0, 1, b"x" * 20_000))
+        goaway = await peer.expect_goaway(ErrorCodes.FRAME_SIZE_ERROR, after_resets=True)
+        assert goaway.last_stream_id == 1
 
 
 # ------------------------------------------------------------ §5.4 errors
