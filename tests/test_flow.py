@@ -13,7 +13,7 @@ from trio_h2.testing import connect
 
 def buffered(stream: trio_h2.Stream) -> int:
     """Request-body bytes the server holds for a stream that its handler has not read."""
-    return sum(length for _, length in stream._inbound)
+    return stream.inbound.buffered
 
 
 async def test_slow_reader_bounds_server_memory_by_the_window() -> None:

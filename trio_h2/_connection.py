@@ -393,7 +393,7 @@ class Connection(StreamSender):
         )
         self._streams[stream_id] = stream
         if event.stream_ended is not None:
-            stream._end_inbound()
+            stream.inbound.end()
         self._last_acted = stream_id
         if info.size > self._config.max_header_list_size:
             self._starting.append((stream, _answer_431))
@@ -404,7 +404,7 @@ class Connection(StreamSender):
         starting, self._starting = self._starting, []
         assert self._handlers is not None
         for stream, handler in starting:
-            if stream._reset_code is not None:
+            if stream.state.reset_code is not None:
                 # Reset in the same run of frames (rapid reset): no task at all.
                 self._forget(stream)
             else:
@@ -416,7 +416,7 @@ class Connection(StreamSender):
         assert event.data is not None
         length = event.flow_controlled_length or 0
         stream = self._streams.get(stream_id)
-        if not event.data or stream is None or stream._reset_code is not None:
+        if not event.data or stream is None or stream.state.reset_code is not None:
             # Nobody will read it (or there is nothing to read: an empty or all-padding
             # DATA frame must not look like the end of the body); give the credit back.
             self._h2.acknowledge_received_data(length, stream_id)
@@ -431,7 +431,7 @@ class Connection(StreamSender):
                 self._h2.acknowledge_received_data(length, stream_id)
                 return
             self._body_left[stream_id] = left
-        stream._feed(event.data, length)
+        stream.inbound.feed(event.data, length)
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream_id = event.stream_id or 0
@@ -442,7 +442,7 @@ class Connection(StreamSender):
                     stream_id, ErrorCodes.PROTOCOL_ERROR, "less body than content-length"
                 )
                 return
-            stream._end_inbound()
+            stream.inbound.end()
 
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
         stream_id = event.stream_id or 0
@@ -457,18 +457,17 @@ class Connection(StreamSender):
         except MalformedRequest as exc:
             self._reset_for_peer(stream_id, ErrorCodes.PROTOCOL_ERROR, str(exc))
             return
-        stream._end_inbound(event.headers)
+        stream.inbound.end(event.headers)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         stream_id = event.stream_id or 0
         if not event.remote_reset:
             # A stream error h2's layer found (_protocol.py): the peer's doing.
             self._gate.note_reset(trio.current_time())
-        stream = self._streams.get(stream_id)
-        self._windows.wake(stream_id)
         self._body_left.pop(stream_id, None)
+        self._mark_reset(stream_id, event.error_code or 0, remote=event.remote_reset)
+        stream = self._streams.get(stream_id)
         if stream is not None:
-            stream._on_reset(event.error_code or 0, remote=event.remote_reset)
             stream.cancel_scope.cancel()
 
     def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
@@ -551,21 +550,17 @@ class Connection(StreamSender):
         if self._broken:
             self._streams.pop(stream_id, None)
             return
-        try:
-            if not stream.response_ended:
-                # The handler left a response half-sent: never leave the peer waiting.
-                self._h2.reset_stream(stream_id, reset_code)
-                stream._on_reset(reset_code, remote=False)
-            elif not stream.request_complete and stream._reset_code is None:
-                # RFC 9113 §8.1: the response is complete; stop the upload politely.
-                self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-        except h2.exceptions.ProtocolError:
-            pass  # the stream is closed already, or the whole connection is
+        if not stream.response_ended:
+            # The handler left a response half-sent: never leave the peer waiting.
+            self.reset_stream(stream_id, reset_code)
+        elif not stream.request_complete and stream.state.reset_code is None:
+            # RFC 9113 §8.1: the response is complete; stop the upload politely.
+            self.reset_stream(stream_id, ErrorCodes.NO_ERROR)
         self._forget(stream)
 
     def _forget(self, stream: Stream) -> None:
         stream_id = stream.stream_id
-        unread = stream._unread()
+        unread = stream.inbound.take_unread()
         if unread:
             self._h2.acknowledge_received_data(unread, stream_id)
         self._h2.forget_stream(stream_id)
@@ -597,11 +592,10 @@ class Connection(StreamSender):
             # h2 knows no open stream there (e.g. PRIORITY on an idle one).
             self._flush()
             self._writer.queue(RstStreamFrame(stream_id, error_code=error_code).serialize())
+        self._mark_reset(stream_id, error_code, remote=False)
         stream = self._streams.get(stream_id)
         if stream is not None:
-            stream._on_reset(error_code, remote=False)
             stream.cancel_scope.cancel()
-            self._windows.wake(stream_id)
         self._body_left.pop(stream_id, None)
 
     # -------------------------------------------- StreamIO: push (the rest in _outbound.py)
@@ -637,7 +631,7 @@ class Connection(StreamSender):
             max_body_size=0,
             pushed=True,
         )
-        pushed._end_inbound()
+        pushed.inbound.end()
         self._streams[promised_id] = pushed
         self._pushes_in_flight += 1
 

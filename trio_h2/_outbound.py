@@ -65,8 +65,8 @@ class StreamSender:
             raise LocalProtocolError(f"stream {stream_id} is closed")
         if self._h2.state_machine.state is _CLOSED:
             raise ConnectionClosed("the connection is closing")
-        if stream._reset_code is not None:
-            raise StreamReset(stream._reset_code, remote=stream._reset_remote)
+        if stream.state.reset_code is not None:
+            raise stream.state.reset_error()
         return stream
 
     def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
@@ -88,11 +88,22 @@ class StreamSender:
         self._flush()
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
+        """Reset a stream from the server's side: RST_STREAM, and the stream's state."""
         try:
             self._h2.reset_stream(stream_id, error_code)
         except h2.exceptions.ProtocolError:
-            return  # the stream is closed already, or the whole connection is
-        self._flush()
+            pass  # the stream is closed already, or the whole connection is
+        else:
+            self._flush()
+        self._mark_reset(stream_id, error_code, remote=False)
+
+    def _mark_reset(self, stream_id: int, error_code: int, *, remote: bool) -> None:
+        """The one place a stream's state learns of a reset, by either side."""
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.state.reset(error_code, remote=remote)
+            stream.inbound.wake()
+        self._windows.wake(stream_id)
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         if size and not self._broken:
@@ -138,16 +149,10 @@ class StreamSender:
             # Woken for connection credit it will not use: the next in line gets it.
             self._pass_connection_credit()
             if offset and isinstance(exc, trio.Cancelled):
-                self._reset_half_sent(stream_id)
+                self.reset_stream(stream_id, ErrorCodes.CANCEL)
             raise
         # All of it is queued: no cancellation may report otherwise.
         await trio.lowlevel.cancel_shielded_checkpoint()
-
-    def _reset_half_sent(self, stream_id: int) -> None:
-        self.reset_stream(stream_id, ErrorCodes.CANCEL)
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            stream._on_reset(ErrorCodes.CANCEL, remote=False)
 
     def _pass_connection_credit(self) -> None:
         if self._windows.in_line and self._h2.outbound_flow_control_window > 0:
@@ -223,9 +228,6 @@ class StreamSender:
             self._pass_connection_credit()
             log.info("stream %d: peer gave no flow-control credit in time", stream_id)
             self.reset_stream(stream_id, ErrorCodes.CANCEL)
-            stream = self._streams.get(stream_id)
-            if stream is not None:
-                stream._on_reset(ErrorCodes.CANCEL, remote=False)
             raise StreamReset(ErrorCodes.CANCEL, remote=False)
 
     def _flush(self) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +22,7 @@ import trio
 from h2.errors import ErrorCodes
 
 from . import _body
-from ._errors import LocalProtocolError, RequestBodyTooLarge, StreamReset
+from ._errors import LocalProtocolError, RequestBodyTooLarge
 from ._headers import (
     HeaderList,
     RawHeaders,
@@ -31,14 +30,12 @@ from ._headers import (
     check_status,
     decode,
 )
-from ._response import ResponseBody, ResponseState, StartedResponse, declared_length
+from ._inbound import RequestBody
+from ._response import ResponseBody, StartedResponse, declared_length
+from .proto.state import StreamState
 
 if TYPE_CHECKING:
     from ._body import Body
-
-
-#: receive_some() joins buffered frames into chunks of up to about this many bytes.
-RECEIVE_COALESCE = 65_536
 
 
 class StreamIO(Protocol):
@@ -120,25 +117,18 @@ class Stream:
         self._pseudo = pseudo
         #: The peer's address, as the socket reports it.
         self.client_address = client_address
-        #: Request trailers, once the body has been read to its end (None if none came).
-        self.trailers: list[tuple[str, str]] | None = None
-        self._pending_trailers: list[tuple[str, str]] | None = None
         #: True for a stream the server opened with a push.
         self.pushed = pushed
-        #: The final status sent, or None before the response starts.
-        self.status: int | None = None
-
+        #: The stream's protocol state (request side, response side, reset), shared
+        #: with the connection that carries it.
+        self.state = StreamState(f"<Stream {stream_id} {self.method} {self.path}>")
+        #: The request body as the connection delivers it.
+        self.inbound = RequestBody(self.state, functools.partial(io.acknowledge, stream_id))
         self._max_body_size = max_body_size
-        self._inbound: deque[tuple[bytes, int]] = deque()
-        self._inbound_ended = False
-        self._data_event: trio.Event | None = None
-        self._reset_code: int | None = None
-        self._reset_remote = True
-        self._response = ResponseState.IDLE
         self.cancel_scope = trio.CancelScope()
 
     def __repr__(self) -> str:
-        return f"<Stream {self.stream_id} {self.method} {self.path}>"
+        return self.state.name
 
     # Decoded on first use: many handlers never look at them.
 
@@ -187,37 +177,7 @@ class Stream:
         Raises :class:`StreamReset` if the peer reset the stream.  A cancelled call
         has taken nothing: the chunk stays for the next call.
         """
-        if self._reset_code is not None and not self._inbound:
-            # Said before the cancellation the reset itself caused: it tells more.
-            raise StreamReset(self._reset_code, remote=self._reset_remote)
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._inbound:
-            if self._reset_code is not None:
-                raise StreamReset(self._reset_code, remote=self._reset_remote)
-            if self._inbound_ended:
-                self.trailers = self._pending_trailers
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return b""
-            if self._data_event is None:
-                self._data_event = trio.Event()
-            await self._data_event.wait()
-        inbound = self._inbound
-        data, flow_length = inbound.popleft()
-        if inbound and len(data) < RECEIVE_COALESCE:
-            # The connection may buffer several frames per scheduling round: hand them
-            # over together, so that the buffer drains as fast as it fills.
-            parts = [data]
-            size = len(data)
-            while inbound and size < RECEIVE_COALESCE:
-                more, more_flow = inbound.popleft()
-                parts.append(more)
-                size += len(more)
-                flow_length += more_flow
-            data = b"".join(parts)
-        self._io.acknowledge(self.stream_id, flow_length)
-        # The chunk is taken: from here on nothing may raise Cancelled.
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
+        return await self.inbound.receive_some()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole request body.
@@ -233,114 +193,44 @@ class Stream:
         declared = self.header("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestBodyTooLarge(f"request body of {declared} bytes is over {limit}")
-        if self._reset_code is not None:
-            raise StreamReset(self._reset_code, remote=self._reset_remote)
-        await trio.lowlevel.checkpoint_if_cancelled()
-        parts: list[bytes] = []
-        total = 0
-        inbound = self._inbound
-        while True:
-            if inbound:
-                # Take everything buffered at once and return its credit in one go.
-                credit = 0
-                while inbound:
-                    data, flow_length = inbound.popleft()
-                    credit += flow_length
-                    total += len(data)
-                    if total > limit:
-                        self._io.acknowledge(self.stream_id, credit)
-                        raise RequestBodyTooLarge(f"request body is over {limit} bytes")
-                    parts.append(data)
-                self._io.acknowledge(self.stream_id, credit)
-            elif self._reset_code is not None:
-                raise StreamReset(self._reset_code, remote=self._reset_remote)
-            elif self._inbound_ended:
-                self.trailers = self._pending_trailers
-                break
-            else:
-                if self._data_event is None:
-                    self._data_event = trio.Event()
-                try:
-                    await self._data_event.wait()
-                except trio.Cancelled:
-                    # Credit already returned: put the chunks back as credit-free.
-                    inbound.extendleft((part, 0) for part in reversed(parts))
-                    raise
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return b"".join(parts)
+        return await self.inbound.read(limit)
 
-    # Called by the connection, synchronously, as frames arrive.
+    @property
+    def trailers(self) -> list[tuple[str, str]] | None:
+        """Request trailers, once the body has been read to its end (None if none came)."""
+        return self.inbound.trailers
 
-    def _feed(self, data: bytes, flow_length: int) -> None:
-        self._inbound.append((data, flow_length))
-        self._wake_reader()
-
-    def _end_inbound(self, trailers: RawHeaders | None = None) -> None:
-        if trailers is not None:
-            # Shown only once the handler has read up to them: what it sees must not
-            # depend on how fast they happened to arrive.
-            self._pending_trailers = [(decode(n), decode(v)) for n, v in trailers]
-        self._inbound_ended = True
-        self._wake_reader()
-
-    def _on_reset(self, error_code: int, *, remote: bool) -> None:
-        if self._reset_code is None:
-            self._reset_code = error_code
-            self._reset_remote = remote
-        self._response = ResponseState.RESET
-        self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        if self._data_event is not None:
-            self._data_event.set()
-            self._data_event = None
-
-    def _unread(self) -> int:
-        """Flow-controlled bytes received but never read; their credit is returned."""
-        total = sum(n for _, n in self._inbound)
-        self._inbound.clear()
-        return total
+    @property
+    def status(self) -> int | None:
+        """The final status sent, or None before the response starts."""
+        return self.state.status
 
     @property
     def reset_code(self) -> int | None:
         """The RST_STREAM error code once either side reset the stream, else None."""
-        return self._reset_code
+        return self.state.reset_code
 
     @property
     def request_complete(self) -> bool:
         """True once the peer has sent the whole request (END_STREAM)."""
-        return self._inbound_ended
+        return self.state.request_ended
 
     # ---------------------------------------------------------------- response side
 
     @property
     def response_started(self) -> bool:
         """True once the final response's HEADERS have been sent."""
-        return self._response is not ResponseState.IDLE
+        return self.state.response_started
 
     @property
     def response_ended(self) -> bool:
         """True once the response is complete (or the stream was reset)."""
-        return self._response in (ResponseState.ENDED, ResponseState.RESET)
-
-    def _check_can_start(self) -> None:
-        if self._response is ResponseState.RESET:
-            raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
-        if self._response is not ResponseState.IDLE:
-            raise LocalProtocolError(f"{self!r}: the response has already started")
-
-    def _check_open(self) -> None:
-        if self._response is ResponseState.RESET:
-            raise StreamReset(self._reset_code or 0, remote=self._reset_remote)
-        if self._response is ResponseState.ENDED:
-            raise LocalProtocolError(f"{self!r}: the response has already ended")
-        if self._response is ResponseState.IDLE:
-            raise LocalProtocolError(f"{self!r}: the response has not started")
+        return self.state.response_ended
 
     async def send_informational(self, status: int, headers: HeaderList = ()) -> None:
         """Send a 1xx response (e.g. 103 Early Hints); any number before the final one."""
         raw_status = check_status(status, informational=True)
-        self._check_can_start()
+        self.state.check_can_start()
         raw = [(b":status", raw_status), *check_headers(headers)]
         await trio.lowlevel.checkpoint_if_cancelled()
         self._io.send_headers(self.stream_id, raw, False)
@@ -349,7 +239,7 @@ class Stream:
     def _start(self, status: int, headers: HeaderList, length: int | None) -> RawHeaders:
         raw_status = check_status(status)
         raw = check_headers(headers)
-        self._check_can_start()
+        self.state.check_can_start()
         declared = declared_length(raw)
         bodiless = status in (204, 304)
         if bodiless and length:
@@ -397,17 +287,17 @@ class Stream:
         if fixed is not None:
             raw = self._start(status, headers, len(fixed))
             await trio.lowlevel.checkpoint_if_cancelled()
-            self._response_status(status)
+            self.state.start_response(status)
             if head_request or (not fixed and raw_trailers is None):
                 self._io.send_headers(self.stream_id, raw, True)
-                self._response = ResponseState.ENDED
+                self.state.end_response()
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return
             try:
                 # Returns without a cancellation point once all of it is queued.
                 await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
             except BaseException as exc:
-                if self._response is ResponseState.STARTED:
+                if not self.state.response_ended:
                     # Cancelled (or failed) while waiting for credit mid-body: what is
                     # half-sent cannot be taken back, so the stream is reset.
                     code = (
@@ -416,10 +306,8 @@ class Stream:
                         else ErrorCodes.INTERNAL_ERROR
                     )
                     self._io.reset_stream(self.stream_id, code)
-                    self._on_reset(code, remote=False)
                 raise
-            if self._response is ResponseState.STARTED:
-                self._response = ResponseState.ENDED
+            self.state.end_response()
             return
         length = _body.known_length(body)
         source = _body.chunks(body)
@@ -432,10 +320,6 @@ class Stream:
                         await out.send(chunk)
         finally:
             await _body.close(source, body)
-
-    def _response_status(self, status: int) -> None:
-        self.status = status
-        self._response = ResponseState.STARTED
 
     def start_response(
         self,
@@ -456,7 +340,14 @@ class Stream:
         The response to a HEAD request is its HEADERS alone, with END_STREAM: what the
         block sends, and its trailers, are dropped, so one handler serves GET and HEAD.
         """
-        return StartedResponse(self, status, headers, content_length)
+        return StartedResponse(
+            self._io,
+            self.state,
+            self.stream_id,
+            status,
+            functools.partial(self._start, status, headers, content_length),
+            head=self.method == "HEAD",
+        )
 
     async def push(
         self,
@@ -529,7 +420,7 @@ class Stream:
             raise LocalProtocolError("a pushed stream cannot push")
         if _BAD_PATH_RE.search(path):
             raise LocalProtocolError(f"invalid character in pushed path {path!r}")
-        self._check_can_start()
+        self.state.check_can_start()
         check_status(status)
         raw_request = [
             (b":method", method.encode("ascii")),
@@ -557,9 +448,8 @@ class Stream:
     async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._response is not ResponseState.RESET:
+        if self.state.reset_code is None:
             self._io.reset_stream(self.stream_id, error_code)
-            self._on_reset(error_code, remote=False)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
 

@@ -1,0 +1,1 @@
+"""The sans-IO protocol layer: no trio, no sockets; state and decisions only."""

@@ -1,0 +1,95 @@
+"""One stream's protocol state, whatever the protocol: request side, response side, reset.
+
+The connection that carries a stream and the handler's :class:`~trio_h2.Stream` share
+one :class:`StreamState`.  It is the only owner of these facts; everyone else asks it,
+and every change goes through one of its transition methods, so a state can never be
+half-updated.  It imports no I/O library: the server layer above decides when to call
+the transitions, the protocol layer what to put on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .._errors import LocalProtocolError, StreamReset
+
+
+class ResponseState(enum.Enum):
+    """Where a stream's response is."""
+
+    IDLE = "idle"  # nothing sent yet (1xx responses may have been)
+    STARTED = "started"  # the final response's head sent, body open
+    ENDED = "ended"  # the response is complete
+    RESET = "reset"  # the stream was reset, by either side
+
+
+class StreamState:
+    """The protocol facts of one stream, changed only by the methods below."""
+
+    __slots__ = ("name", "remote_reset", "request_ended", "reset_code", "response", "status")
+
+    def __init__(self, name: str) -> None:
+        #: How errors name the stream, e.g. ``"<Stream 1 GET />"``.
+        self.name = name
+        #: True once the peer has sent the whole request.
+        self.request_ended = False
+        self.response = ResponseState.IDLE
+        #: The final status sent, or None before the response starts.
+        self.status: int | None = None
+        #: The reset's error code once either side reset the stream, else None.
+        self.reset_code: int | None = None
+        #: True when the peer sent the reset; False when the server did.
+        self.remote_reset = True
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def response_started(self) -> bool:
+        return self.response is not ResponseState.IDLE
+
+    @property
+    def response_ended(self) -> bool:
+        return self.response is ResponseState.ENDED or self.response is ResponseState.RESET
+
+    def reset_error(self) -> StreamReset:
+        """The exception a handler meets on a reset stream."""
+        return StreamReset(self.reset_code or 0, remote=self.remote_reset)
+
+    def check_can_start(self) -> None:
+        """Raise unless the final response may start now."""
+        if self.response is ResponseState.RESET:
+            raise self.reset_error()
+        if self.response is not ResponseState.IDLE:
+            raise LocalProtocolError(f"{self.name}: the response has already started")
+
+    def check_open(self) -> None:
+        """Raise unless the response has started and not ended."""
+        if self.response is ResponseState.RESET:
+            raise self.reset_error()
+        if self.response is ResponseState.ENDED:
+            raise LocalProtocolError(f"{self.name}: the response has already ended")
+        if self.response is ResponseState.IDLE:
+            raise LocalProtocolError(f"{self.name}: the response has not started")
+
+    # -------------------------------------------------------------- transitions
+
+    def end_request(self) -> None:
+        self.request_ended = True
+
+    def start_response(self, status: int) -> None:
+        self.status = status
+        self.response = ResponseState.STARTED
+
+    def end_response(self) -> None:
+        """The response is complete (a reset that came first stays a reset)."""
+        if self.response is not ResponseState.RESET:
+            self.response = ResponseState.ENDED
+
+    def reset(self, error_code: int, *, remote: bool) -> bool:
+        """Record a reset; the first one's code is kept.  True if it is the first."""
+        first = self.reset_code is None
+        if first:
+            self.reset_code = error_code
+            self.remote_reset = remote
+        self.response = ResponseState.RESET
+        return first
