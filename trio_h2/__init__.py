@@ -11,6 +11,7 @@
 """
 
 from ._config import Config as Config
+from ._connection import Handler as Handler
 from ._errors import (
     ConnectionClosed as ConnectionClosed,
     H2Error as H2Error,

@@ -63,10 +63,12 @@ from ._sockio import DirectSocket, socket_fd
 from ._stream import PushedResponse, Stream, pseudo_split
 from ._validate import MalformedRequest, check_request, check_trailers
 from ._writer import Writer
+from .proto.state import ConnectionState
 
 log = logging.getLogger("trio_h2")
 access_log = logging.getLogger("trio_h2.access")
 
+#: What serve() runs for each request, in a task of its own.
 Handler = Callable[[Stream], Awaitable[None]]
 
 RECEIVE_SIZE = 65_536
@@ -163,15 +165,13 @@ class Connection(StreamSender):
         self._handlers: trio.Nursery | None = None
         self._cancel_scope = trio.CancelScope()
         self._reader_scope = trio.CancelScope()
-        self._preface_seen = False
-        self._stop_reading = False
+        self._life = ConnectionState.HANDSHAKE
+        # Set once the server has said GOAWAY: streams above it are refused.
         self._goaway_sent = False
         self._goaway_last_id = 2**31 - 1
         # The highest stream the server acted on (RFC 9113 §6.8): a request that got
         # a handler.  Refused and malformed ones are not counted; the peer may retry.
         self._last_acted = 0
-        self._peer_goaway = False
-        self._broken = False
         self.closed = trio.Event()
         self._dispatch_table: dict[type[Any], Callable[[Any], None]] = {
             _H2Events.RequestReceived: self._on_request,
@@ -212,7 +212,7 @@ class Connection(StreamSender):
 
     def shutdown(self) -> None:
         """Start a graceful close: GOAWAY, then finish the streams already accepted."""
-        if self._goaway_sent or self._broken:
+        if self._goaway_sent or self._life >= ConnectionState.CLOSING:
             return
         self._send_goaway(ErrorCodes.NO_ERROR, self._last_acted)
         self._stop_if_done()
@@ -235,15 +235,26 @@ class Connection(StreamSender):
         self._writer.queue(frame.serialize())
         self._goaway_sent = True
         self._goaway_last_id = min(self._goaway_last_id, last_stream_id)
+        self._advance(ConnectionState.DRAINING)
+
+    def _advance(self, state: ConnectionState) -> None:
+        """Move the connection's life on; it never goes back."""
+        if state > self._life:
+            self._life = state
+            if state >= ConnectionState.CLOSING:
+                self._reader_scope.cancel()
+
+    @property
+    def _stop_reading(self) -> bool:
+        return self._life >= ConnectionState.CLOSING
 
     def _stop_if_done(self) -> None:
-        if (self._goaway_sent or self._peer_goaway) and not self._streams:
-            self._stop_reading = True
-            self._reader_scope.cancel()
+        if self._life is ConnectionState.DRAINING and not self._streams:
+            self._advance(ConnectionState.CLOSING)
 
     def _close_with_error(self, code: int, message: str) -> None:
         log.debug("closing connection from %s: %s", self.client_address, message)
-        if not self._broken:
+        if self._life is not ConnectionState.BROKEN:
             try:
                 self._h2.close_connection(
                     code, additional_data=message.encode()[:200], last_stream_id=self._last_acted
@@ -251,8 +262,7 @@ class Connection(StreamSender):
             except h2.exceptions.ProtocolError:
                 pass
             self._flush()
-        self._stop_reading = True
-        self._reader_scope.cancel()
+        self._advance(ConnectionState.CLOSING)
 
     # --------------------------------------------------------------------- reader
 
@@ -288,7 +298,7 @@ class Connection(StreamSender):
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:
-                self._broken = True
+                self._advance(ConnectionState.BROKEN)
                 return
             try:
                 for run in gate.feed(data, trio.current_time()):
@@ -312,7 +322,7 @@ class Connection(StreamSender):
         """When the reader must next look at the clock (possibly before any expiry)."""
         config = self._config
         now = trio.current_time()
-        if not self._preface_seen:
+        if self._life is ConnectionState.HANDSHAKE:
             deadline = self._handshake_deadline
         elif self._streams:
             deadline = now + config.idle_timeout  # not idle: only a time to look again
@@ -325,10 +335,10 @@ class Connection(StreamSender):
         return deadline
 
     def _deadline_expired(self) -> None:
-        if self._stop_reading or self._broken:
+        if self._stop_reading:
             return
         since = self._gate.header_block_since
-        if not self._preface_seen:
+        if self._life is ConnectionState.HANDSHAKE:
             log.debug("no HTTP/2 preface from %s in time", self.client_address)
         elif since is not None and trio.current_time() >= since + self._config.header_timeout:
             self._close_with_error(ErrorCodes.NO_ERROR, "header block not finished in time")
@@ -353,8 +363,8 @@ class Connection(StreamSender):
     # ------------------------------------------------------------------- dispatch
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
-        if not self._preface_seen:
-            self._preface_seen = True
+        if self._life is ConnectionState.HANDSHAKE:
+            self._advance(ConnectionState.OPEN)
             self._went_idle()
         if _SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
             self._windows.wake_all()
@@ -477,7 +487,6 @@ class Connection(StreamSender):
             self._windows.wake_connection()
 
     def _on_terminated(self, event: h2.events.ConnectionTerminated) -> None:
-        self._peer_goaway = True
         if event.error_code != ErrorCodes.NO_ERROR:
             log.debug(
                 "peer %s sent GOAWAY %s: %r",
@@ -485,11 +494,10 @@ class Connection(StreamSender):
                 event.error_code,
                 event.additional_data,
             )
-            self._broken = True
-            self._stop_reading = True
-            self._reader_scope.cancel()
+            self._advance(ConnectionState.BROKEN)
             return
         # Streams above its last-stream-id were never ours; the rest may finish.
+        self._advance(ConnectionState.DRAINING)
         self._stop_if_done()
 
     # ------------------------------------------------------------------- streams
@@ -547,7 +555,7 @@ class Connection(StreamSender):
                 stream.path,
                 stream.status if stream.status is not None else "-",
             )
-        if self._broken:
+        if self._life is ConnectionState.BROKEN:
             self._streams.pop(stream_id, None)
             return
         if not stream.response_ended:
@@ -607,8 +615,7 @@ class Connection(StreamSender):
         remote = h2_conn.remote_settings
         if (
             not remote.enable_push
-            or self._goaway_sent
-            or self._peer_goaway
+            or self._life is not ConnectionState.OPEN
             or self._pushes_in_flight >= remote.max_concurrent_streams
         ):
             return None
@@ -646,7 +653,7 @@ class Connection(StreamSender):
 
     def _writer_lost(self) -> None:
         # The first transport failure ends the connection for every task.
-        self._broken = True
+        self._advance(ConnectionState.BROKEN)
         self._cancel_scope.cancel()
 
 

@@ -27,6 +27,7 @@ from ._h2fast import FastH2Connection
 from ._headers import DateCache, RawHeaders
 from ._stream import Stream
 from ._writer import Writer
+from .proto.state import ConnectionState
 
 log = logging.getLogger("trio_h2")
 
@@ -47,7 +48,7 @@ class StreamSender:
     _streams: dict[int, Stream]
     _date: DateCache
     _static_headers: RawHeaders
-    _broken: bool
+    _life: ConnectionState
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
         out = [(b":status", status), *headers]
@@ -106,7 +107,7 @@ class StreamSender:
         self._windows.wake(stream_id)
 
     def acknowledge(self, stream_id: int, size: int) -> None:
-        if size and not self._broken:
+        if size and self._life is not ConnectionState.BROKEN:
             self._h2.acknowledge_received_data(size, stream_id)
             self._flush()
 

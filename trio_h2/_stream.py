@@ -110,8 +110,6 @@ class Stream:
         self.method = decode(pseudo.get(b":method", b""))
         #: The request target, e.g. ``"/index.html?x=1"``.
         self.path = decode(pseudo.get(b":path", b""))
-        #: The extended-CONNECT ``:protocol`` (RFC 8441), or None.
-        self.protocol = decode(pseudo[b":protocol"]) if b":protocol" in pseudo else None
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
         self._pseudo = pseudo

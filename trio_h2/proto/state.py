@@ -93,3 +93,19 @@ class StreamState:
             self.remote_reset = remote
         self.response = ResponseState.RESET
         return first
+
+
+class ConnectionState(enum.IntEnum):
+    """A connection's life, in the only order it can go: a state never comes back."""
+
+    #: Waiting for the peer's preface (and, over TLS, after the handshake).
+    HANDSHAKE = 0
+    #: Serving requests.
+    OPEN = 1
+    #: A graceful close was said (GOAWAY, by either side): the accepted streams
+    #: finish, nothing new starts.
+    DRAINING = 2
+    #: Reading has stopped; what is queued still goes out.
+    CLOSING = 3
+    #: The transport failed, or the peer closed with an error: nothing more is sent.
+    BROKEN = 4
