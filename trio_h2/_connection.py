@@ -73,6 +73,8 @@ Handler = Callable[[Stream], Awaitable[None]]
 
 RECEIVE_SIZE = 65_536
 _SettingCodes = h2.settings.SettingCodes
+# Once reading stops (CLOSING or later), every loop and dispatch run ends.
+_CLOSING = ConnectionState.CLOSING
 _H2Events = h2.events
 
 
@@ -244,10 +246,6 @@ class Connection(StreamSender):
             if state >= ConnectionState.CLOSING:
                 self._reader_scope.cancel()
 
-    @property
-    def _stop_reading(self) -> bool:
-        return self._life >= ConnectionState.CLOSING
-
     def _stop_if_done(self) -> None:
         if self._life is ConnectionState.DRAINING and not self._streams:
             self._advance(ConnectionState.CLOSING)
@@ -274,7 +272,7 @@ class Connection(StreamSender):
         # ever allowed to fire early, never late: when it fires, the loop works out
         # whether anything has really expired and, if not, reads on under a new one.
         self._handshake_deadline = trio.current_time() + self._config.handshake_timeout
-        while not self._stop_reading:
+        while self._life < _CLOSING:
             deadline = self._next_deadline()
             if deadline <= trio.current_time():
                 break
@@ -288,7 +286,7 @@ class Connection(StreamSender):
         config = self._config
         gate = self._gate
         scope = self._reader_scope
-        while not self._stop_reading:
+        while self._life < _CLOSING:
             if self._writer.full:
                 # The peer is not reading what we send; read no more work from it.
                 await self._writer.wait_drained()
@@ -303,7 +301,7 @@ class Connection(StreamSender):
             try:
                 for run in gate.feed(data, trio.current_time()):
                     self._receive(run)
-                    if self._stop_reading:
+                    if self._life >= _CLOSING:
                         break
             except GateError as exc:
                 self._close_with_error(exc.error_code, str(exc))
@@ -335,7 +333,7 @@ class Connection(StreamSender):
         return deadline
 
     def _deadline_expired(self) -> None:
-        if self._stop_reading:
+        if self._life >= _CLOSING:
             return
         since = self._gate.header_block_since
         if self._life is ConnectionState.HANDSHAKE:
@@ -352,7 +350,7 @@ class Connection(StreamSender):
             handler = dispatch.get(type(event))
             if handler is not None:
                 handler(event)
-                if self._stop_reading:
+                if self._life >= _CLOSING:
                     return
         if self._starting:
             self._start_handlers()
