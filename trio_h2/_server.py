@@ -147,7 +147,9 @@ class Server:
         """The transport to speak HTTP/2 on, after TLS and ALPN; None if there is none."""
         if self.ssl_context is None:
             return stream
-        tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
+        # https_compatible: HTTP/2 clients, like HTTPS ones, often close the TCP
+        # connection without a TLS close_notify; that is an EOF, not a failure.
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
         failed = False
         with trio.move_on_after(self.config.handshake_timeout) as handshake:
             try:
