@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -129,6 +131,65 @@ async def test_tls_handshake_timeout(
             # Never say a word: the server gives up after the handshake timeout.
             assert await client_end.receive_some() == b""
     assert trio.current_time() == pytest.approx(3, abs=0.5)
+
+
+async def test_tls_treats_a_close_without_close_notify_as_eof(
+    ca: trustme.CA,
+    server_ssl_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # HTTP/2 clients, like HTTPS ones, often close TCP with no TLS close_notify: the
+    # server's SSLStream is https_compatible, so that is an EOF and not an error.
+    # (The reader would end the connection on a BrokenResourceError as well, so the
+    # test watches what the server's SSLStream itself reports.)
+    real_ssl_stream = trio.SSLStream
+    made: list[dict[str, object]] = []
+    received: list[object] = []
+
+    def recording(*args: Any, **kwargs: Any) -> trio.SSLStream[trio.abc.Stream]:
+        made.append(kwargs)
+        tls = real_ssl_stream(*args, **kwargs)
+        receive_some = tls.receive_some
+
+        async def watched(max_bytes: int | None = None) -> bytes | bytearray:
+            try:
+                data = await receive_some(max_bytes)
+            except trio.BrokenResourceError as exc:
+                received.append(exc)
+                raise
+            received.append(bytes(data))
+            return data
+
+        tls.receive_some = watched  # type: ignore[method-assign]
+        return tls
+
+    monkeypatch.setattr(trio, "SSLStream", recording)
+    caplog.set_level(logging.DEBUG, logger="trio_h2")
+    server = trio_h2._server.Server(hello, trio_h2.Config(), server_ssl_context)
+    server_ssl_context.set_alpn_protocols(["h2"])
+    server_sock, client_sock = trio.socket.socketpair()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.handle_stream, trio.SocketStream(server_sock))
+            # https_compatible on the client too, so that its aclose() sends no
+            # close_notify: it just closes the TCP connection (and with no GOAWAY
+            # first, the server reads on until the EOF).
+            tls = real_ssl_stream(
+                trio.SocketStream(client_sock),
+                client_context(ca, ["h2"]),
+                server_hostname="localhost",
+                https_compatible=True,
+            )
+            async with open_client(tls) as client:
+                response = await client.get("/")
+                await tls.aclose()
+            assert response.body == b"hello\n"
+        # handle_stream has returned: the server noticed the close and cleaned up.
+    assert [kwargs.get("https_compatible") for kwargs in made] == [True]
+    assert received[-1] == b""
+    assert not server.connections
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_connections_over_the_limit_are_refused() -> None:

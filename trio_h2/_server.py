@@ -8,7 +8,10 @@ streams to finish, and only then cancels what is left.
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
+import os
 import socket
 import ssl
 from typing import Any, NamedTuple
@@ -23,6 +26,17 @@ from ._headers import DateCache
 log = logging.getLogger("trio_h2")
 
 ALPN_PROTOCOLS = ["h2"]
+
+#: The errors from accept() that mean the process or the system is out of file
+#: descriptors or memory (the list ``trio.serve_listeners`` uses).  They pass with
+#: time, so the accept loop backs off and retries; any other error ends serve().
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: Seconds to wait after the first such error (trio's own choice); the wait doubles
+#: while they repeat, up to ACCEPT_BACKOFF_MAX, and starts over after a success.
+ACCEPT_BACKOFF = 0.1
+ACCEPT_BACKOFF_MAX = 1.0
+#: At most one warning per this many seconds while accept() keeps failing.
+ACCEPT_LOG_INTERVAL = 10.0
 
 
 class ServerAddress(NamedTuple):
@@ -101,16 +115,36 @@ class Server:
             connection.abort()
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        backoff = ACCEPT_BACKOFF
+        failures = 0
+        warned_at = -math.inf
         while True:
             try:
                 stream = await listener.accept()
             except trio.ClosedResourceError:
                 return
             except OSError as exc:
-                # Out of file descriptors and the like: back off instead of spinning.
-                log.warning("accept() failed: %s", exc)
-                await trio.sleep(0.1)
+                if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                # Out of file descriptors or memory: back off instead of spinning.
+                failures += 1
+                now = trio.current_time()
+                if now - warned_at >= ACCEPT_LOG_INTERVAL:
+                    warned_at = now
+                    log.warning(
+                        "accept() failed: %s (%s), %d time(s) in a row; retrying in %.1f s",
+                        errno.errorcode.get(exc.errno, exc.errno),
+                        os.strerror(exc.errno),
+                        failures,
+                        backoff,
+                    )
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, ACCEPT_BACKOFF_MAX)
                 continue
+            if failures:
+                log.info("accept() works again, after %d failure(s)", failures)
+                failures = 0
+                backoff = ACCEPT_BACKOFF
             open_now = len(self.connections) + self._opening
             if open_now >= self.config.max_connections or self.shutting_down:
                 log.info("refusing a connection: %d open", open_now)
@@ -147,7 +181,9 @@ class Server:
         """The transport to speak HTTP/2 on, after TLS and ALPN; None if there is none."""
         if self.ssl_context is None:
             return stream
-        tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
+        # https_compatible: HTTP/2 clients, like HTTPS ones, often close the TCP
+        # connection without a TLS close_notify; that is an EOF, not a failure.
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
         failed = False
         with trio.move_on_after(self.config.handshake_timeout) as handshake:
             try:
