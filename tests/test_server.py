@@ -20,7 +20,7 @@ import trustme
 from h2.errors import ErrorCodes
 
 import trio_h2
-from tests.support import running_server
+from tests.support import MemoryListener, running_server
 from trio_h2.testing import open_client
 
 
@@ -192,23 +192,36 @@ async def test_tls_treats_a_close_without_close_notify_as_eof(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-async def test_connections_over_the_limit_are_refused() -> None:
+async def test_connections_over_the_limit_are_refused_when_all_are_busy() -> None:
+    release = trio.Event()
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        if stream.path == "/wait":
+            await release.wait()
+        await hello(stream)
+
     config = trio_h2.Config(max_connections=2)
-    async with running_server(hello, config=config) as address:
+    async with running_server(handler, config=config) as address:
         first = await trio.open_tcp_stream("127.0.0.1", address.port)
         second = await trio.open_tcp_stream("127.0.0.1", address.port)
         async with open_client(first) as one, open_client(second) as two:
+            waiting = [await c.start_request("GET", "/wait", end_stream=True) for c in (one, two)]
+            # Answered after the request before it: both connections have a stream open.
             assert (await one.get("/")).status == 200
             assert (await two.get("/")).status == 200
             third = await trio.open_tcp_stream("127.0.0.1", address.port)
-            try:
-                assert await third.receive_some() == b""
-            except trio.BrokenResourceError:
-                pass
+            with trio.fail_after(1):
+                try:
+                    assert await third.receive_some() == b""
+                except trio.BrokenResourceError:
+                    pass
             await third.aclose()
             # The first two are unharmed.
-            assert (await one.get("/")).status == 200
-            assert (await two.get("/")).status == 200
+            release.set()
+            assert (await one.wait_response(waiting[0])).body == b"hello\n"
+            assert (await two.wait_response(waiting[1])).body == b"hello\n"
+            assert one.goaway is None
+            assert two.goaway is None
 
 
 async def test_cancelling_serve_sends_goaway_and_finishes_in_flight() -> None:
@@ -289,26 +302,8 @@ async def test_ctrl_c_on_a_plain_trio_run_shuts_down_cleanly(tmp_path: Path) -> 
     assert raised == ["KeyboardInterrupt"], text
 
 
-class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
-    """A listener whose connections are in-memory stream pairs (for autojump tests)."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](100)
-
-    async def connect(self) -> trio.abc.Stream:
-        client, server = trio.testing.memory_stream_pair()
-        await self._send.send(server)
-        return client
-
-    async def accept(self) -> trio.abc.Stream:
-        return await self._receive.receive()
-
-    async def aclose(self) -> None:
-        await self._receive.aclose()
-
-
-async def test_unfinished_tls_handshakes_count_against_max_connections(
-    server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
+async def test_unfinished_tls_handshake_makes_room_for_a_new_connection(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
 ) -> None:
     config = trio_h2.Config(max_connections=1, handshake_timeout=10)
     server = trio_h2._server.Server(hello, config, server_ssl_context)
@@ -318,10 +313,14 @@ async def test_unfinished_tls_handshakes_count_against_max_connections(
         nursery.start_soon(server._accept_loop, listener, nursery)
         silent = await listener.connect()  # connects and never says hello
         await trio.testing.wait_all_tasks_blocked()
+        assert len(server._slots) == 1  # counted while in its handshake
         late = await listener.connect()
-        # Refused at once, not after the silent one's handshake timeout.
-        assert await late.receive_some() == b""
-        assert trio.current_time() == 0
+        # At the limit, the silent one (no handshake, so no work done) is closed at
+        # once to make room, rather than the late one refused.
         assert await silent.receive_some() == b""
-        assert trio.current_time() == pytest.approx(10)
+        assert trio.current_time() == 0
+        tls = trio.SSLStream(late, client_context(ca, ["h2"]), server_hostname="localhost")
+        async with open_client(tls) as client:
+            assert (await client.get("/")).body == b"hello\n"
+        assert trio.current_time() < 1
         nursery.cancel_scope.cancel()

@@ -53,7 +53,9 @@ class Config:
     #: Seconds a response may wait for a peer that never opens its flow-control
     #: window, or never reads the socket, before the stream (or connection) is dropped.
     send_timeout: float = 60.0
-    #: Connections served at once per ``serve()``; further ones are closed at once.
+    #: Connections served at once per ``serve()`` (TLS handshakes included).  At the
+    #: limit a new one takes the place of the connection idle longest (GOAWAY, then
+    #: the close); it is closed at once only when every connection has a stream open.
     max_connections: int = 1_000
     #: Bytes queued for the socket before senders (and the reader) wait.
     max_outbound_buffer: int = 1_048_576

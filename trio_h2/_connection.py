@@ -227,6 +227,22 @@ class Connection(StreamSender):
     def active_streams(self) -> int:
         return len(self._streams)
 
+    @property
+    def preface_received(self) -> bool:
+        """Whether the peer's connection preface (its first SETTINGS) has arrived."""
+        return self._preface_seen
+
+    @property
+    def idle_since(self) -> float | None:
+        """Since when (trio time) no stream has been open; None while one is open.
+
+        None as well before the peer's preface: the connection has not been idle,
+        it has not started (see :attr:`preface_received`).
+        """
+        if self._streams or not self._preface_seen:
+            return None
+        return self._idle_since
+
     def _send_goaway(self, code: int, last_stream_id: int, debug: bytes = b"") -> None:
         # Built by hand: h2.close_connection() would refuse every later frame, and a
         # graceful GOAWAY still lets the accepted streams finish their responses.

@@ -4,6 +4,17 @@ Each connection runs in a cancel scope of its own, shielded from the cancellatio
 serve() itself.  That is what lets shutdown be graceful: when serve() is cancelled it
 stops accepting, sends every connection GOAWAY, waits up to the grace period for their
 streams to finish, and only then cancels what is left.
+
+``max_connections`` counts every accepted socket, from accept() to its close, TLS
+handshake and all (one ``_Slot`` each).  At the limit a new connection does not simply
+lock legitimate clients out behind a crowd of idle ones: the server first reclaims the
+connection that has been idle longest, one with no open stream, and refuses the new
+one only when every connection is busy.  A connection that has not finished its TLS
+handshake or sent its HTTP/2 preface counts as idle since it was accepted: it has done
+no work, so it goes in accept order, before a client that has been idle for less long.
+(A minimum age before such a connection may be reclaimed would not help: a flood of
+fresh connections would then fill every slot with connections too young to reclaim and
+lock everyone out; in plain accept order a legitimate client at least gets its turn.)
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ ACCEPT_BACKOFF = 0.1
 ACCEPT_BACKOFF_MAX = 1.0
 #: At most one warning per this many seconds while accept() keeps failing.
 ACCEPT_LOG_INTERVAL = 10.0
+#: Seconds a reclaimed idle connection has to send its GOAWAY and close before it is
+#: closed by force (only a peer that does not read can make it take that long).
+RECLAIM_TIMEOUT = 1.0
 
 
 class ServerAddress(NamedTuple):
@@ -44,6 +58,31 @@ class ServerAddress(NamedTuple):
 
     host: str
     port: int
+
+
+class _Slot:
+    """One accepted connection, from accept() to its close: what max_connections counts."""
+
+    __slots__ = ("accepted_at", "connection", "done", "peer", "reclaimed", "scope")
+
+    def __init__(self) -> None:
+        self.accepted_at = trio.current_time()
+        self.peer: Any = None
+        #: Shielded from serve()'s cancellation (shutdown is graceful); cancelled to
+        #: drop the connection before it has become a Connection.
+        self.scope = trio.CancelScope(shield=True)
+        self.connection: Connection | None = None
+        self.reclaimed = False
+        self.done = trio.Event()
+
+    def idle_since(self) -> float | None:
+        """Since when it has done no work, or None if it is busy (or being reclaimed)."""
+        if self.reclaimed:
+            return None
+        connection = self.connection
+        if connection is None or not connection.preface_received:
+            return self.accepted_at  # in its TLS handshake, or no preface yet
+        return connection.idle_since
 
 
 class Server:
@@ -58,7 +97,7 @@ class Server:
         self.connections: set[Connection] = set()
         self._date = DateCache()
         self._idle: trio.Event | None = None
-        self._opening = 0
+        self._slots: set[_Slot] = set()
         self.shutting_down = False
 
     async def serve_listeners(
@@ -145,35 +184,92 @@ class Server:
                 log.info("accept() works again, after %d failure(s)", failures)
                 failures = 0
                 backoff = ACCEPT_BACKOFF
-            open_now = len(self.connections) + self._opening
-            if open_now >= self.config.max_connections or self.shutting_down:
-                log.info("refusing a connection: %d open", open_now)
+            if self.shutting_down:
+                log.info("refusing a connection: the server is shutting down")
                 await trio.aclose_forcefully(stream)
                 continue
-            nursery.start_soon(self.handle_stream, stream)
+            try:
+                full = len(self._slots) >= self.config.max_connections
+                refuse = full and not await self._make_room()
+            except BaseException:
+                await trio.aclose_forcefully(stream)  # cancelled while making room
+                raise
+            if refuse:
+                log.info(
+                    "refusing a connection from %s: %d open, none idle",
+                    _peer_of(stream),
+                    len(self._slots),
+                )
+                await trio.aclose_forcefully(stream)
+                continue
+            # Counted from here, before its task runs, so that the next accept sees it.
+            slot = _Slot()
+            self._slots.add(slot)
+            nursery.start_soon(self.handle_stream, stream, slot)
 
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+    async def _make_room(self) -> bool:
+        """Reclaim the connection idle longest; False if every connection is busy.
+
+        The reclaimed connection gets GOAWAY(NO_ERROR) and is closed (one still in its
+        TLS handshake, or before the Connection exists, is just closed); this waits
+        until its slot is free, so the limit is never exceeded, and closes it by force
+        if that takes longer than RECLAIM_TIMEOUT.
+        """
+        victim: _Slot | None = None
+        oldest = math.inf
+        for slot in self._slots:
+            since = slot.idle_since()
+            if since is not None and since < oldest:
+                victim, oldest = slot, since
+        if victim is None:
+            return False
+        victim.reclaimed = True
+        connection = victim.connection
+        if connection is not None and connection.preface_received:
+            state = "idle"
+        else:
+            state = "without its HTTP/2 preface"
+        log.info(
+            "closing the connection from %s (%s for %.1f s) to make room for a new one",
+            victim.peer,
+            state,
+            trio.current_time() - oldest,
+        )
+        if connection is not None:
+            connection.shutdown()
+        else:
+            victim.scope.cancel()
+        with trio.move_on_after(RECLAIM_TIMEOUT):
+            await victim.done.wait()
+        if not victim.done.is_set():
+            log.debug("closing the connection from %s by force", victim.peer)
+            if connection is not None:
+                connection.abort()
+            victim.scope.cancel()
+            await victim.done.wait()
+        return True
+
+    async def handle_stream(self, stream: trio.abc.Stream, slot: _Slot | None = None) -> None:
         """Serve one accepted TCP connection (TLS first, when configured)."""
-        sock = getattr(stream, "socket", None)  # None for in-memory streams (tests)
+        if slot is None:
+            slot = _Slot()
+        self._slots.add(slot)
+        slot.peer = peer = _peer_of(stream)
+        handed_over = False
         try:
-            peer = sock.getpeername() if sock is not None else None
-        except OSError:
-            peer = None  # already disconnected
-        # Connections still in their TLS handshake count against max_connections too,
-        # or a flood of handshakes that never finish would get past the limit.
-        self._opening += 1
-        opening = True
-        try:
-            with trio.CancelScope(shield=True) as scope:
-                transport = await self._handshake(stream, peer, scope)
-                if transport is None:
-                    return
-                self._opening -= 1
-                opening = False
-                await self.serve_transport(transport, peer, scope)
+            # Connections still in their TLS handshake count against max_connections
+            # too (their slot is there already), or a flood of handshakes that never
+            # finish would get past the limit.
+            with slot.scope:
+                transport = await self._handshake(stream, peer, slot.scope)
+                if transport is not None and not slot.scope.cancel_called:
+                    handed_over = True  # the Connection closes it from now on
+                    await self.serve_transport(transport, peer, slot.scope, _slot=slot)
         finally:
-            if opening:
-                self._opening -= 1
+            if not handed_over:
+                await trio.aclose_forcefully(stream)
+            self._slots.discard(slot)
+            slot.done.set()
 
     async def _handshake(
         self, stream: trio.abc.Stream, peer: Any, scope: trio.CancelScope
@@ -207,12 +303,19 @@ class Server:
         return tls
 
     async def serve_transport(
-        self, transport: trio.abc.Stream, peer: Any, scope: trio.CancelScope | None = None
+        self,
+        transport: trio.abc.Stream,
+        peer: Any,
+        scope: trio.CancelScope | None = None,
+        *,
+        _slot: _Slot | None = None,
     ) -> None:
         """Speak HTTP/2 on an already-established transport until it closes."""
         connection = Connection(
             transport, self.handler, self.config, client_address=peer, date_cache=self._date
         )
+        if _slot is not None:
+            _slot.connection = connection
         self.connections.add(connection)
         if self.shutting_down:
             connection.shutdown()
@@ -222,6 +325,15 @@ class Server:
             self.connections.discard(connection)
             if self._idle is not None and not self.connections:
                 self._idle.set()
+
+
+def _peer_of(stream: trio.abc.Stream) -> Any:
+    """The peer's address, or None (in-memory streams in tests, or disconnected)."""
+    sock = getattr(stream, "socket", None)
+    try:
+        return sock.getpeername() if sock is not None else None
+    except OSError:
+        return None  # already disconnected
 
 
 def _describe(sockname: Any) -> str:

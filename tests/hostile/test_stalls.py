@@ -227,6 +227,10 @@ async def test_connections_past_max_connections_are_refused_early() -> None:
             stream = await trio.open_tcp_stream("127.0.0.1", address.port)
             peer = RawPeer(stream)
             await peer.handshake()
+            # Busy (an idle connection would be reclaimed for the new one); the
+            # answer to the request after it shows the stream is open.
+            await peer.request(1, hang())
+            await polite_request(peer)
             peers.append(peer)
         for _ in range(3):
             extra = RawPeer(await trio.open_tcp_stream("127.0.0.1", address.port))
@@ -241,7 +245,7 @@ async def test_connections_past_max_connections_are_refused_early() -> None:
             await polite_request(peer)
             await peer.stream.aclose()
         nursery.cancel_scope.cancel()
-    assert handler.started == 2
+    assert handler.started == 2 * 3
 
 
 async def _rest(peer: RawPeer) -> AsyncIterator[Frame]:
