@@ -230,7 +230,7 @@ class Connection(StreamSender):
     @property
     def preface_received(self) -> bool:
         """Whether the peer's connection preface (its first SETTINGS) has arrived."""
-        return self._preface_seen
+        return self._life is not ConnectionState.HANDSHAKE
 
     @property
     def idle_since(self) -> float | None:
@@ -239,7 +239,7 @@ class Connection(StreamSender):
         None as well before the peer's preface: the connection has not been idle,
         it has not started (see :attr:`preface_received`).
         """
-        if self._streams or not self._preface_seen:
+        if self._streams or self._life is ConnectionState.HANDSHAKE:
             return None
         return self._idle_since
 
