@@ -81,9 +81,19 @@ def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> by
 
 
 def _informational(headers: list[Any]) -> bool:
-    if not headers or headers[0][0] not in (b":status", ":status"):
+    # bytes are compared only with bytes and str with str: under ``python -bb`` a
+    # comparison across the two is an error.
+    if not headers:
         return False
-    return headers[0][1][:1] in (b"1", "1")
+    name, value = headers[0][0], headers[0][1]
+    if name.__class__ is bytes:
+        if name != b":status":
+            return False
+    elif not isinstance(name, str) or name != ":status":
+        return False
+    if isinstance(value, str):
+        return value[:1] == "1"
+    return bytes(value[:1]) == b"1"
 
 
 class FastH2Connection(H2Connection):

@@ -62,8 +62,11 @@ def check_status(status: int, *, informational: bool = False) -> bytes:
 
 
 # Handlers pass the same few header pairs again and again (often the very same tuple
-# constants): pairs already checked are remembered, within bounds.
-_checked: dict[tuple[HeaderValue, HeaderValue], tuple[bytes, bytes]] = {}
+# constants): pairs already checked are remembered, within bounds.  Pairs of str and
+# pairs of bytes are kept apart: a lookup that met a pair of the other type with the
+# same hash would compare str with bytes, an error under ``python -bb``.
+_checked_str: dict[tuple[HeaderValue, HeaderValue], tuple[bytes, bytes]] = {}
+_checked_bytes: dict[tuple[HeaderValue, HeaderValue], tuple[bytes, bytes]] = {}
 _CHECKED_MAX = 1_024
 _CHECKED_VALUE_MAX = 256
 
@@ -71,17 +74,14 @@ _CHECKED_VALUE_MAX = 256
 def check_headers(headers: HeaderList, *, trailers: bool = False) -> RawHeaders:
     """Encode and validate headers from the application; raise LocalProtocolError."""
     out: RawHeaders = []
-    checked = _checked
     for item in headers:
         pair = None
-        if item.__class__ is tuple:
-            try:
-                pair = checked.get(item)
-            except TypeError:  # unhashable parts: checked below, and refused
-                pass
+        checked = _cache_for(item)
+        if checked is not None:
+            pair = checked.get(item)
         if pair is None:
             pair = _check_header(item)
-            if item.__class__ is tuple and len(pair[1]) <= _CHECKED_VALUE_MAX:
+            if checked is not None and len(pair[1]) <= _CHECKED_VALUE_MAX:
                 if len(checked) >= _CHECKED_MAX:
                     checked.clear()
                 checked[item] = pair
@@ -89,6 +89,20 @@ def check_headers(headers: HeaderList, *, trailers: bool = False) -> RawHeaders:
             raise LocalProtocolError(f"{pair[0]!r} may not be sent as a trailer")
         out.append(pair)
     return out
+
+
+def _cache_for(item: Any) -> dict[tuple[HeaderValue, HeaderValue], tuple[bytes, bytes]] | None:
+    """The cache a header pair may be looked up in: a 2-tuple of bytes, or of str."""
+    if item.__class__ is not tuple or len(item) != 2:
+        return None
+    kind = item[0].__class__
+    if kind is not item[1].__class__:
+        return None
+    if kind is bytes:
+        return _checked_bytes
+    if kind is str:
+        return _checked_str
+    return None
 
 
 def _check_header(item: Any) -> tuple[bytes, bytes]:
