@@ -11,6 +11,7 @@ import trio.testing
 from h2.errors import ErrorCodes
 
 import trio_h2
+from tests.conformance.rawpeer import open_served_peer
 from trio_h2._server import Server
 from trio_h2.testing import connect, open_client
 
@@ -263,21 +264,18 @@ async def test_requests_above_goaway_last_stream_id_are_refused() -> None:
         await release.wait()
         await stream.respond(200)
 
-    client_stream, server_stream = trio.testing.memory_stream_pair()
-    server = Server(handler, trio_h2.Config(), None)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.serve_transport, server_stream, None)
-        async with open_client(client_stream) as client:
-            first = await client.start_request("GET", "/", end_stream=True)
-            await trio.testing.wait_all_tasks_blocked()
-            (connection,) = server.connections
-            connection.shutdown()
-            await trio.testing.wait_all_tasks_blocked()
-            late = await client.start_request("GET", "/late", end_stream=True)
-            refused = await client.wait_response(late)
-            assert refused.reset_code == ErrorCodes.REFUSED_STREAM
-            release.set()
-            assert (await client.wait_response(first)).status == 200
+    # A raw peer: the test client opens no stream once it has the server's GOAWAY.
+    async with open_served_peer(handler) as served:
+        peer = served.peer
+        await peer.request(1)
+        await trio.testing.wait_all_tasks_blocked()
+        (connection,) = served.server.connections
+        connection.shutdown()
+        await peer.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=1)
+        await peer.request(3)
+        await peer.expect_rst(3, ErrorCodes.REFUSED_STREAM)
+        release.set()
+        assert (await peer.expect_response(1)).status == 200
 
 
 async def test_client_goaway_lets_in_flight_streams_finish() -> None:

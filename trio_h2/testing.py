@@ -10,6 +10,13 @@
 The client is a real HTTP/2 peer (h2, client side) talking to a real server connection
 over ``trio.testing.memory_stream_pair``: flow control, pushes, trailers, 1xx responses
 and resets all happen as they would on the network.
+
+The client runs on h2 as released, so it is a peer independent of the server's own
+protocol code.  h2 stops sending and receiving once it has seen a GOAWAY, while
+RFC 9113 §6.8 lets the streams up to the GOAWAY's last-stream-id finish; so the
+client reads the server's GOAWAY frames itself and does not pass them to h2.  It
+then opens no new streams (:class:`trio_h2.ConnectionClosed`), gives up on those
+above the last-stream-id, and lets the others run to their end.
 """
 
 from __future__ import annotations
@@ -21,17 +28,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h2.config
+import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
 import trio
 import trio.testing
 from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
 
 from ._config import Config
 from ._connection import Handler
 from ._errors import ConnectionClosed, StreamReset, single_exception
-from ._h2patch import H2Connection
 from ._headers import decode
 from ._server import Server
 
@@ -39,9 +47,34 @@ __all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
 
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 
+# RFC 9113 §4.1 and §6: what the client needs to find the GOAWAY frames in what it reads.
+_FRAME_HEADER_LENGTH = 9
+_GOAWAY = 0x7
+_HEADER_BLOCK_FRAMES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
+_END_HEADERS = 0x4
+
 
 def _to_str(value: str | bytes) -> str:
     return value if isinstance(value, str) else decode(value)
+
+
+def _encode_headers(headers: HeaderPairs) -> list[tuple[bytes, bytes]]:
+    return [
+        (_to_str(n).encode(), _to_str(v).encode("utf-8", "surrogateescape")) for n, v in headers
+    ]
+
+
+def _goaway_event(payload: bytes) -> h2.events.ConnectionTerminated:
+    frame = GoAwayFrame(0)
+    frame.parse_body(memoryview(payload))
+    event = h2.events.ConnectionTerminated()
+    try:
+        event.error_code = ErrorCodes(frame.error_code)
+    except ValueError:
+        event.error_code = frame.error_code
+    event.last_stream_id = frame.last_stream_id
+    event.additional_data = frame.additional_data or None
+    return event
 
 
 @dataclass
@@ -66,9 +99,14 @@ class Response:
     arrival: list[str] = field(default_factory=list)
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        """The first value of the response header ``name``."""
+        """The first value of the response header ``name``, or ``default`` if it is absent.
+
+        Names compare case-insensitively: ``header("Content-Type")`` finds
+        ``content-type``.  Pseudo-headers are not in :attr:`headers` (see :attr:`status`).
+        """
+        name = name.lower()
         for key, value in self.headers:
-            if key == name:
+            if key.lower() == name:
                 return value
         return default
 
@@ -82,9 +120,14 @@ class Response:
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8 (whatever the content-type says).
+
+        Raises :class:`UnicodeDecodeError` if the body is not UTF-8.
+        """
         return self.body.decode("utf-8")
 
     def json(self) -> Any:
+        """The body parsed as JSON (raises :class:`json.JSONDecodeError` if it is not)."""
         return _json.loads(self.body)
 
 
@@ -117,8 +160,15 @@ class StreamingResponse:
     def status(self) -> int | None:
         return self._state.response.status
 
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """``async for chunk in response`` is ``async for chunk in response.aiter_bytes()``."""
+        return self.aiter_bytes()
+
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """Yield body chunks as they arrive, acknowledging each once it is taken."""
+        """Yield body chunks as they arrive, acknowledging each once it is taken.
+
+        Raises :class:`trio_h2.StreamReset` if the stream is reset before its end.
+        """
         state = self._state
         while True:
             if state.chunks:
@@ -148,7 +198,9 @@ class Client:
         max_frame_size: int = 16_384,
     ) -> None:
         self.transport = transport
-        self.h2 = H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -162,7 +214,11 @@ class Client:
         self._window_changed = trio.Event()
         self._send_lock = trio.Lock()
         self._closed: BaseException | None = None
-        #: The GOAWAY the server sent, as the h2 event, once it came.
+        # What was read but not yet passed to h2, and whether it ends inside a header
+        # block (where a GOAWAY is h2's to reject).
+        self._inbound = bytearray()
+        self._in_header_block = False
+        #: The last GOAWAY the server sent, as an h2 event, once one came.
         self.goaway: h2.events.ConnectionTerminated | None = None
         #: Set when a GOAWAY arrives (or the connection closes).
         self.goaway_received = trio.Event()
@@ -208,8 +264,7 @@ class Client:
                     data = b""
                 if not data:
                     break
-                events = self.h2.receive_data(data)
-                for event in events:
+                for event in self._receive(data):
                     self._dispatch(event)
                 await self._send()
         except (h2.exceptions.ProtocolError, ConnectionClosed) as exc:
@@ -225,6 +280,39 @@ class Client:
             self.goaway_received.set()
             self.connection_closed.set()
 
+    def _receive(self, data: bytes | bytearray) -> list[h2.events.Event]:
+        """The events in ``data``: h2's for every frame but GOAWAY, and the GOAWAYs'.
+
+        Only whole frames go to h2, so that each GOAWAY can be taken out; h2, told
+        nothing of it, lets the streams the server still serves finish.
+        """
+        buffer = self._inbound
+        buffer += data
+        events: list[h2.events.Event] = []
+        start = position = 0  # what is before ``start`` went to h2, or was a GOAWAY
+        while len(buffer) - position >= _FRAME_HEADER_LENGTH:
+            length = int.from_bytes(buffer[position : position + 3], "big")
+            if length > self.h2.max_inbound_frame_size:
+                position = len(buffer)  # h2 answers that with FRAME_SIZE_ERROR
+                break
+            end = position + _FRAME_HEADER_LENGTH + length
+            if len(buffer) < end:
+                break
+            kind, flags = buffer[position + 3], buffer[position + 4]
+            stream_id = int.from_bytes(buffer[position + 5 : position + 9], "big") & 0x7FFF_FFFF
+            if kind == _GOAWAY and stream_id == 0 and length >= 8 and not self._in_header_block:
+                if position > start:
+                    events.extend(self.h2.receive_data(bytes(buffer[start:position])))
+                events.append(_goaway_event(bytes(buffer[position + _FRAME_HEADER_LENGTH : end])))
+                start = end
+            elif kind in _HEADER_BLOCK_FRAMES:
+                self._in_header_block = not flags & _END_HEADERS
+            position = end
+        if position > start:
+            events.extend(self.h2.receive_data(bytes(buffer[start:position])))
+        del buffer[:position]
+        return events
+
     def _dispatch(self, event: h2.events.Event) -> None:
         stream_id = getattr(event, "stream_id", None)
         state = self._streams.get(stream_id) if stream_id else None
@@ -236,6 +324,15 @@ class Client:
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
             self.goaway_received.set()
+            # RFC 9113 §6.8: the server will not process the client's streams above
+            # last-stream-id; they end with neither response nor reset.
+            last = event.last_stream_id or 0
+            for stream_id, state in self._streams.items():
+                if stream_id % 2 and stream_id > last and not state.done.is_set():
+                    state.done.set()
+                    state.headers_received.set()
+                    state.touch()
+            self._wake_senders()
         elif isinstance(event, h2.events.PingAckReceived):
             self.ping_acks.append(event.ping_data or b"")
             self._ping_acked.set()
@@ -310,9 +407,12 @@ class Client:
         end_stream_with_headers: bool,
         *,
         auto_ack: bool = True,
+        trailers: HeaderPairs | None = None,
     ) -> _ClientStream:
         if self._closed is not None:
             raise ConnectionClosed("the connection is closed")
+        if self.goaway is not None:
+            raise ConnectionClosed("the server sent GOAWAY: it takes no new streams")
         stream_id = self.h2.get_next_available_stream_id()
         request_headers = [
             (":method", method),
@@ -329,27 +429,32 @@ class Client:
         self._streams[stream_id] = state
         self.h2.send_headers(
             stream_id,
-            [(n.encode(), v.encode("utf-8", "surrogateescape")) for n, v in request_headers],
-            end_stream=end_stream_with_headers and not body,
+            _encode_headers(request_headers),
+            end_stream=end_stream_with_headers and not body and trailers is None,
         )
         await self._send()
         return state
 
     async def _send_body(
-        self, state: _ClientStream, body: bytes | str | AsyncIterable[bytes] | None
+        self,
+        state: _ClientStream,
+        body: bytes | str | AsyncIterable[bytes] | None,
+        trailers: HeaderPairs | None = None,
     ) -> None:
         stream_id = state.response.stream_id
         if isinstance(body, str):
             body = body.encode("utf-8")
-        if body is None or body == b"":
-            return
         if isinstance(body, bytes):
-            await self.send_data(stream_id, body)
-            return
-        async for chunk in body:
-            await self.send_data(stream_id, chunk, end_stream=False)
-        if not state.done.is_set():
-            self.h2.end_stream(stream_id)
+            if body:
+                await self.send_data(stream_id, body, end_stream=trailers is None)
+        elif body is not None:
+            async for chunk in body:
+                await self.send_data(stream_id, chunk, end_stream=False)
+            if trailers is None and not state.done.is_set():
+                self.h2.end_stream(stream_id)
+                await self._send()
+        if trailers is not None and not state.done.is_set():
+            self.h2.send_headers(stream_id, _encode_headers(trailers), end_stream=True)
             await self._send()
 
     async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = True) -> None:
@@ -382,15 +487,22 @@ class Client:
         *,
         authority: str = "example.test",
         raise_on_reset: bool = True,
+        trailers: HeaderPairs | None = None,
     ) -> Response:
-        """Send a request and wait for the whole response.
+        """Send a request and wait for the whole response (and the pushes it brought).
 
         ``body`` may be bytes, str or an async iterable of bytes (streamed, with flow
-        control).  A reset stream raises :class:`trio_h2.StreamReset` unless
-        ``raise_on_reset`` is false, in which case ``Response.reset_code`` tells.
+        control).  ``trailers``, if given, follow the body in a HEADERS frame that
+        ends the request stream.
+
+        ``raise_on_reset``: if true (the default), a stream the server reset raises
+        :class:`trio_h2.StreamReset` with the RST_STREAM code; if false, the partial
+        response is returned with that code in :attr:`Response.reset_code`.  A
+        connection that closes (or a GOAWAY that leaves the stream out) before the
+        response raises :class:`trio_h2.ConnectionClosed` either way.
         """
-        state = await self._open(method, path, headers, body, authority, True)
-        await self._send_body(state, body)
+        state = await self._open(method, path, headers, body, authority, True, trailers=trailers)
+        await self._send_body(state, body, trailers)
         await state.done.wait()
         response = state.response
         for pushed in response.pushed:
@@ -399,6 +511,8 @@ class Client:
         if response.reset_code is not None and raise_on_reset:
             raise StreamReset(response.reset_code)
         if response.status is None and response.reset_code is None:
+            if self._closed is None and self.goaway is not None:
+                raise ConnectionClosed("the server sent GOAWAY without processing the request")
             raise ConnectionClosed("the connection closed before the response") from self._closed
         return response
 
@@ -413,7 +527,7 @@ class Client:
         headers: HeaderPairs = (),
         **kwargs: Any,
     ) -> Response:
-        """``request("POST", path, headers, body)``."""
+        """``request("POST", path, headers, body)``; keywords (``trailers``...) as for it."""
         return await self.request("POST", path, headers, body, **kwargs)
 
     @asynccontextmanager
@@ -425,17 +539,21 @@ class Client:
         body: bytes | str | AsyncIterable[bytes] | None = None,
         *,
         authority: str = "example.test",
+        trailers: HeaderPairs | None = None,
     ) -> AsyncIterator[StreamingResponse]:
         """Send a request and read the response body chunk by chunk as it arrives.
 
-        Flow-control credit goes back only as chunks are taken from
-        :meth:`StreamingResponse.aiter_bytes`, so a test can hold the server at a
-        closed window.
+        ``async for chunk in response`` (or :meth:`StreamingResponse.aiter_bytes`)
+        reads it.  Flow-control credit goes back only as chunks are taken, so a test
+        can hold the server at a closed window.  ``body`` and ``trailers`` are as for
+        :meth:`request`, and are sent while the response is read.
         """
-        state = await self._open(method, path, headers, body, authority, True, auto_ack=False)
+        state = await self._open(
+            method, path, headers, body, authority, True, auto_ack=False, trailers=trailers
+        )
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._send_body, state, body)
+                nursery.start_soon(self._send_body, state, body, trailers)
                 await state.headers_received.wait()
                 yield StreamingResponse(self, state)
                 nursery.cancel_scope.cancel()
