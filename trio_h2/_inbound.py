@@ -74,7 +74,7 @@ class RequestBody:
 
     def take_unread(self) -> int:
         """Drop what was never read; return its flow-control credit."""
-        total = sum(n for _, n in self._buffer)
+        total = self.buffered
         self._buffer.clear()
         return total
 

@@ -63,11 +63,7 @@ class StartedResponse:
         traceback: TracebackType | None,
     ) -> None:
         if exc is not None:
-            # Leave no half-sent response behind, even if the handler goes on.
-            if not self._state.response_ended:
-                cancelled = isinstance(exc, trio.Cancelled)
-                code = ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR
-                self._io.reset_stream(self._stream_id, code)
+            reset_unfinished(self._io, self._state, self._stream_id, exc)
             return
         assert self._body is not None
         await self._body.finish()
@@ -159,6 +155,17 @@ class ResponseBody:
             self._io.end_stream(self._stream_id)
         state.end_response()
         await trio.lowlevel.cancel_shielded_checkpoint()
+
+
+def reset_unfinished(io: StreamIO, state: StreamState, stream_id: int, exc: BaseException) -> None:
+    """Leave no half-sent response behind, even if the handler goes on.
+
+    A response cut short by ``exc`` resets the stream: CANCEL for a cancellation,
+    INTERNAL_ERROR for a failure.
+    """
+    if not state.response_ended:
+        code = ErrorCodes.CANCEL if isinstance(exc, trio.Cancelled) else ErrorCodes.INTERNAL_ERROR
+        io.reset_stream(stream_id, code)
 
 
 def declared_length(headers: RawHeaders) -> int | None:

@@ -31,7 +31,7 @@ from ._headers import (
     decode,
 )
 from ._inbound import RequestBody
-from ._response import ResponseBody, StartedResponse, declared_length
+from ._response import ResponseBody, StartedResponse, declared_length, reset_unfinished
 from .proto.state import StreamState
 
 if TYPE_CHECKING:
@@ -295,15 +295,9 @@ class Stream:
                 # Returns without a cancellation point once all of it is queued.
                 await self._io.send_response(self.stream_id, raw, fixed, raw_trailers)
             except BaseException as exc:
-                if not self.state.response_ended:
-                    # Cancelled (or failed) while waiting for credit mid-body: what is
-                    # half-sent cannot be taken back, so the stream is reset.
-                    code = (
-                        ErrorCodes.CANCEL
-                        if isinstance(exc, trio.Cancelled)
-                        else ErrorCodes.INTERNAL_ERROR
-                    )
-                    self._io.reset_stream(self.stream_id, code)
+                # Cancelled (or failed) while waiting for credit mid-body: what is
+                # half-sent cannot be taken back.
+                reset_unfinished(self._io, self.state, self.stream_id, exc)
                 raise
             self.state.end_response()
             return
