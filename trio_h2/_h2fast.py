@@ -93,7 +93,7 @@ def _informational(headers: list[Any]) -> bool:
         return False
     if isinstance(value, str):
         return value[:1] == "1"
-    return bytes(value[:1]) == b"1"
+    return bool(value[:1] == b"1")
 
 
 class FastH2Connection(H2Connection):
