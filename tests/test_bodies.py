@@ -15,7 +15,7 @@ import trio.testing
 from h2.errors import ErrorCodes
 
 import trio_h2
-from trio_h2._body import FILE_CHUNK
+from trio_h2.server.body import FILE_CHUNK
 from trio_h2.testing import connect
 
 PAYLOAD = bytes(range(256)) * 800  # 200 KiB: several windows and frames

@@ -12,7 +12,7 @@ from h2.errors import ErrorCodes
 
 import trio_h2
 from tests.conformance.rawpeer import open_served_peer
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 from trio_h2.testing import connect, open_client
 
 

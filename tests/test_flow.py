@@ -7,7 +7,7 @@ import trio
 import trio.testing
 
 import trio_h2
-from trio_h2._flow import WindowWaiters
+from trio_h2.server.flow import WindowWaiters
 from trio_h2.testing import connect
 
 

@@ -18,7 +18,7 @@ from hyperframe.flags import Flags
 from hyperframe.frame import DataFrame, HeadersFrame
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._framebuffer import FastFrameBuffer
+from trio_h2.proto.h2.framebuffer import FastFrameBuffer
 
 MAX_FRAME = 16_384
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

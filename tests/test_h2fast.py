@@ -18,7 +18,7 @@ import hpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._h2fast import FastH2Connection
+from trio_h2.proto.h2.fast import FastH2Connection
 
 REQUESTS = 4  # client streams 1, 3, 5, 7
 SIDS = st.sampled_from([1, 3, 5, 7, 9, 2, 4])  # 9 is never opened; 2 and 4 may be pushed

@@ -10,8 +10,8 @@ import pytest
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._hpack_decoder import HeaderDecoder
-from trio_h2._hpack_encoder import HeaderEncoder
+from trio_h2.proto.h2.hpack_decoder import HeaderDecoder
+from trio_h2.proto.h2.hpack_encoder import HeaderEncoder
 
 FIELDS = st.tuples(
     st.one_of(
@@ -136,7 +136,7 @@ def test_h2_uses_it_for_requests() -> None:
 
 
 def test_huffman_cache_stays_small_whatever_the_peer_sends() -> None:
-    from trio_h2 import _hpack_decoder
+    from trio_h2.proto.h2 import hpack_decoder as _hpack_decoder
 
     encoder = hpack.Encoder()
     decoder = HeaderDecoder()

@@ -7,7 +7,7 @@ import pytest
 from hpack.table import HeaderTable
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._hpack_encoder import (
+from trio_h2.proto.h2.hpack_encoder import (
     MAX_TABLE_SIZE,
     HeaderEncoder,
     encode_integer,

@@ -16,7 +16,7 @@ import h2.stream
 from hpack import NeverIndexedHeaderTuple
 from hypothesis import given, settings, strategies as st
 
-from trio_h2._protocol import _ServerStream, join_cookies
+from trio_h2.proto.h2.corrections import _ServerStream, join_cookies
 
 NAMES = [b":method", b":path", b":scheme", b":authority", b":status", b"cookie", b"x-a"]
 VALUES = [b"GET", b"/", b"http", b"a=b", b"c=d", b"100", b"200", b""]

@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 import trio_h2
-from trio_h2._inbound import RECEIVE_COALESCE
+from trio_h2.server.request_body import RECEIVE_COALESCE
 from trio_h2.testing import connect
 
 

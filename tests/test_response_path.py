@@ -12,7 +12,7 @@ import trio.testing
 
 import trio_h2
 from tests.support import ForwardingStream
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 from trio_h2.testing import Response, _ClientStream, connect, open_client
 
 

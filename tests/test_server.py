@@ -122,7 +122,7 @@ async def test_tls_handshake_timeout(
     server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
 ) -> None:
     config = trio_h2.Config(handshake_timeout=3)
-    server = trio_h2._server.Server(hello, config, server_ssl_context)
+    server = trio_h2.server.listen.Server(hello, config, server_ssl_context)
     server_ssl_context.set_alpn_protocols(["h2"])
     client_end, server_end = trio.testing.memory_stream_pair()
     with trio.fail_after(30):
@@ -166,7 +166,7 @@ async def test_tls_treats_a_close_without_close_notify_as_eof(
 
     monkeypatch.setattr(trio, "SSLStream", recording)
     caplog.set_level(logging.DEBUG, logger="trio_h2")
-    server = trio_h2._server.Server(hello, trio_h2.Config(), server_ssl_context)
+    server = trio_h2.server.listen.Server(hello, trio_h2.Config(), server_ssl_context)
     server_ssl_context.set_alpn_protocols(["h2"])
     server_sock, client_sock = trio.socket.socketpair()
     with trio.fail_after(10):
@@ -306,7 +306,7 @@ async def test_unfinished_tls_handshake_makes_room_for_a_new_connection(
     ca: trustme.CA, server_ssl_context: ssl.SSLContext, autojump_clock: trio.testing.MockClock
 ) -> None:
     config = trio_h2.Config(max_connections=1, handshake_timeout=10)
-    server = trio_h2._server.Server(hello, config, server_ssl_context)
+    server = trio_h2.server.listen.Server(hello, config, server_ssl_context)
     server_ssl_context.set_alpn_protocols(["h2"])
     listener = MemoryListener()
     async with trio.open_nursery() as nursery:

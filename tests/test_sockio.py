@@ -17,8 +17,8 @@ from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 import trio_h2
 from tests.conformance import rawpeer
 from tests.conformance.rawpeer import GET, open_served_peer, raw_frame
-from trio_h2._server import Server
-from trio_h2._sockio import DirectSocket, socket_fd
+from trio_h2.server.listen import Server
+from trio_h2.server.sockio import DirectSocket, socket_fd
 
 
 @asynccontextmanager

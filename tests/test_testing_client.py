@@ -14,7 +14,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, SettingsFrame
 
 import trio_h2
 from tests.support import ForwardingStream
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 from trio_h2.testing import Response, StreamingResponse, connect, open_client
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from trio_h2 import _validate
-from trio_h2._validate import MalformedRequest, check_request
+from trio_h2.proto.h2 import validate as _validate
+from trio_h2.proto.h2.validate import MalformedRequest, check_request
 
 NAMES = [
     b":method", b":path", b":scheme", b":authority", b":protocol", b":status",

@@ -12,7 +12,7 @@ from trio_h2.testing import open_client
 pytestmark = pytest.mark.skipif(not _workers.HAVE_REUSE_PORT, reason="needs SO_REUSEPORT")
 
 
-def answer(name: bytes) -> trio_h2._connection.Handler:
+def answer(name: bytes) -> trio_h2.server.h2conn.Handler:
     async def handler(stream: trio_h2.Stream) -> None:
         await stream.respond(200, [("content-type", "text/plain")], name)
 

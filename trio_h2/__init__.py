@@ -11,7 +11,6 @@
 """
 
 from ._config import Config as Config
-from ._connection import Handler as Handler
 from ._errors import (
     ConnectionClosed as ConnectionClosed,
     H2Error as H2Error,
@@ -22,12 +21,13 @@ from ._errors import (
     StreamReset as StreamReset,
 )
 from ._files import serve_directory as serve_directory
-from ._response import ResponseBody as ResponseBody
-from ._server import (
+from .server.h2conn import Handler as Handler
+from .server.listen import (
     ServerAddress as ServerAddress,
     serve as serve,
     serve_listeners as serve_listeners,
 )
-from ._stream import Stream as Stream
+from .server.response import ResponseBody as ResponseBody
+from .server.stream import Stream as Stream
 
 __version__ = "0.1.0"

@@ -29,9 +29,9 @@ import trio
 
 from . import _workers
 from ._config import Config
-from ._connection import Handler
 from ._files import serve_directory
-from ._server import serve_listeners
+from .server.h2conn import Handler
+from .server.listen import serve_listeners
 
 DEFAULT_PORT = 8080
 

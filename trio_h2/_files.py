@@ -28,10 +28,10 @@ from urllib.parse import quote, unquote_to_bytes
 
 import trio
 
-from ._body import FILE_CHUNK
-from ._connection import Handler
 from ._headers import encode, http_date
-from ._stream import Stream
+from .server.body import FILE_CHUNK
+from .server.h2conn import Handler
+from .server.stream import Stream
 
 _NOT_FOUND = "Not Found"
 # Compressed files are served as what they are, not with a content-encoding that

@@ -38,10 +38,10 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from ._config import Config
-from ._connection import Handler
 from ._errors import ConnectionClosed, StreamReset, single_exception
 from ._headers import decode
-from ._server import Server
+from .server.h2conn import Handler
+from .server.listen import Server
 
 __all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
 

@@ -32,7 +32,7 @@ from hyperframe.frame import (
 
 import trio_h2
 from trio_h2._errors import single_exception
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 GET = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "example.test")]

@@ -14,7 +14,7 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
 import trio_h2
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 CONFIG = trio_h2.Config(max_concurrent_streams=3, idle_timeout=5, send_timeout=5)

@@ -27,7 +27,7 @@ from hyperframe.frame import (
 
 import trio_h2
 from tests.conformance.rawpeer import GET, POST, RawPeer, open_served_peer, raw_frame
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 
 CALM = ErrorCodes.ENHANCE_YOUR_CALM
 

@@ -13,7 +13,7 @@ from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, S
 
 import trio_h2
 from tests.conformance.rawpeer import GET, PREFACE, RawPeer, open_served_peer, raw_frame
-from trio_h2._server import Server
+from trio_h2.server.listen import Server
 
 from .test_floods import Counting, attack, hang, polite_request
 

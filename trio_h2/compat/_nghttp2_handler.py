@@ -38,10 +38,10 @@ from typing import IO, Any, cast
 import trio
 from h2.errors import ErrorCodes
 
-from .._connection import Handler
 from .._errors import LocalProtocolError, StreamReset
 from .._headers import RawHeaders, check_headers, check_status
-from .._stream import Stream
+from ..server.h2conn import Handler
+from ..server.stream import Stream
 
 log = logging.getLogger("trio_h2.compat.nghttp2")
 

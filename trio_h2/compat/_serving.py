@@ -30,8 +30,8 @@ import outcome
 import trio
 
 from .._config import Config
-from .._connection import Handler
-from .._server import Server, prepare_ssl_context
+from ..server.h2conn import Handler
+from ..server.listen import Server, prepare_ssl_context
 
 log = logging.getLogger("trio_h2.compat")
 

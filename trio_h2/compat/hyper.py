@@ -3,7 +3,7 @@
 Tutorials of the hyper era wrote servers like this; with this module they change
 only their import::
 
-    from trio_h2.compat.hyper import HTTP20Server, HTTP20RequestHandler
+    from .hyper import HTTP20Server, HTTP20RequestHandler
 
     class Hello(HTTP20RequestHandler):
         def handle_request(self, request):
@@ -38,10 +38,10 @@ from typing import Any
 import trio
 
 from .._config import Config
-from .._connection import Handler
 from .._errors import LocalProtocolError
-from .._response import ResponseBody
-from .._stream import Stream
+from ..server.h2conn import Handler
+from ..server.response import ResponseBody
+from ..server.stream import Stream
 from ._serving import CompatServer
 
 __all__ = ["HTTP20Request", "HTTP20RequestHandler", "HTTP20Server", "stream_handler"]

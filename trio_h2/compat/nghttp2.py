@@ -3,7 +3,7 @@
 ``from trio_h2.compat import nghttp2`` replaces ``import nghttp2``; the rest of a
 program stays as it is::
 
-    from trio_h2.compat import nghttp2
+    from . import nghttp2
 
     class Handler(nghttp2.BaseRequestHandler):
         def on_headers(self):

@@ -31,8 +31,8 @@ from typing import Protocol
 
 from h2.errors import ErrorCodes
 
-from ._config import Config
-from ._wire import (
+from ..._config import Config
+from .wire import (
     CONTINUATION,
     DATA,
     FLAG_ACK,

@@ -46,24 +46,24 @@ import trio
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
-from ._config import Config
-from ._errors import (
+from .._config import Config
+from .._errors import (
     H2Error,
     LocalProtocolError,
     RequestBodyTooLarge,
     StreamReset,
 )
-from ._flow import WindowWaiters
-from ._gate import FrameGate, GateError
-from ._h2fast import FastH2Connection
-from ._headers import DateCache, RawHeaders
-from ._outbound import StreamSender
-from ._protocol import ServerH2
-from ._sockio import DirectSocket, socket_fd
-from ._stream import PushedResponse, Stream, pseudo_split
-from ._validate import MalformedRequest, check_request, check_trailers
-from ._writer import Writer
-from .proto.state import ConnectionState
+from .._headers import DateCache, RawHeaders
+from ..proto.h2.corrections import ServerH2
+from ..proto.h2.fast import FastH2Connection
+from ..proto.h2.gate import FrameGate, GateError
+from ..proto.h2.validate import MalformedRequest, check_request, check_trailers
+from ..proto.state import ConnectionState
+from .flow import WindowWaiters
+from .h2send import StreamSender
+from .sockio import DirectSocket, socket_fd
+from .stream import PushedResponse, Stream, pseudo_split
+from .writer import Writer
 
 log = logging.getLogger("trio_h2")
 access_log = logging.getLogger("trio_h2.access")

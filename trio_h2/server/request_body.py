@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import trio
 
-from ._errors import RequestBodyTooLarge
-from ._headers import RawHeaders, decode
-from .proto.state import StreamState
+from .._errors import RequestBodyTooLarge
+from .._headers import RawHeaders, decode
+from ..proto.state import StreamState
 
 #: receive_some() joins buffered frames into chunks of up to about this many bytes.
 RECEIVE_COALESCE = 65_536

@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from ._sockio import DirectSocket
+from .sockio import DirectSocket
 
 log = logging.getLogger("trio_h2")
 

@@ -40,11 +40,11 @@ from h2.stream import (
 )
 from hyperframe.frame import RstStreamFrame
 
-from ._framebuffer import FastFrameBuffer
-from ._h2patch import H2Connection
-from ._hpack_decoder import HeaderDecoder
-from ._hpack_encoder import HeaderEncoder
-from ._wire import (
+from .framebuffer import FastFrameBuffer
+from .goaway import H2Connection
+from .hpack_decoder import HeaderDecoder
+from .hpack_encoder import HeaderEncoder
+from .wire import (
     CONTINUATION,
     DATA,
     FLAG_END_HEADERS,

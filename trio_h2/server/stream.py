@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 from h2.errors import ErrorCodes
 
-from . import _body
-from ._errors import LocalProtocolError, RequestBodyTooLarge
-from ._headers import (
+from .._errors import LocalProtocolError, RequestBodyTooLarge
+from .._headers import (
     HeaderList,
     RawHeaders,
     check_headers,
     check_status,
     decode,
 )
-from ._inbound import RequestBody
-from ._response import ResponseBody, StartedResponse, declared_length, reset_unfinished
-from .proto.state import StreamState
+from ..proto.state import StreamState
+from . import body as _body
+from .request_body import RequestBody
+from .response import ResponseBody, StartedResponse, declared_length, reset_unfinished
 
 if TYPE_CHECKING:
-    from ._body import Body
+    from .body import Body
 
 
 class StreamIO(Protocol):

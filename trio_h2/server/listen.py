@@ -29,10 +29,10 @@ from typing import Any, NamedTuple
 
 import trio
 
-from ._config import Config
-from ._connection import Connection, Handler
-from ._errors import single_exception
-from ._headers import DateCache
+from .._config import Config
+from .._errors import single_exception
+from .._headers import DateCache
+from .h2conn import Connection, Handler
 
 log = logging.getLogger("trio_h2")
 

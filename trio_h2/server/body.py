@@ -10,7 +10,7 @@ from typing import IO, Any, NoReturn
 
 import trio
 
-from ._errors import LocalProtocolError
+from .._errors import LocalProtocolError
 
 #: Everything :meth:`Stream.respond` accepts as a body.
 Body = bytes | bytearray | memoryview | str | IO[bytes] | AsyncIterable[bytes] | None

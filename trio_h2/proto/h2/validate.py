@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ._headers import CONNECTION_SPECIFIC
+from ..._headers import CONNECTION_SPECIFIC
 
 #: RFC 9113 §6.5.2: each field counts its name, its value and 32 octets.
 FIELD_OVERHEAD = 32

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import trio
 from h2.errors import ErrorCodes
 
-from ._errors import LocalProtocolError
-from ._headers import HeaderList, RawHeaders, check_headers
-from .proto.state import StreamState
+from .._errors import LocalProtocolError
+from .._headers import HeaderList, RawHeaders, check_headers
+from ..proto.state import StreamState
 
 if TYPE_CHECKING:
-    from ._stream import StreamIO
+    from .stream import StreamIO
 
 
 class StartedResponse:

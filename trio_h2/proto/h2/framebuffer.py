@@ -19,7 +19,7 @@ from h2.frame_buffer import FrameBuffer
 from hyperframe.flags import Flags
 from hyperframe.frame import DataFrame, Frame, HeadersFrame
 
-from ._wire import (
+from .wire import (
     FLAG_END_HEADERS,
     FLAG_END_STREAM,
     FLAG_PADDED,

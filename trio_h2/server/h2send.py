@@ -1,7 +1,7 @@
 """The send side of a connection: what a stream's response does to h2 and the wire.
 
-:class:`StreamSender` is the part of :class:`~trio_h2._connection.Connection` that a
-:class:`~trio_h2._stream.Stream` calls through its ``StreamIO`` interface: response
+:class:`StreamSender` is the part of :class:`~trio_h2.server.h2conn.Connection` that a
+:class:`~trio_h2.server.stream.Stream` calls through its ``StreamIO`` interface: response
 headers, DATA within the flow-control windows and the outbound buffer's bound,
 trailers, END_STREAM, resets, and credit given back for what a handler has read.
 Every call changes h2's state synchronously and then moves h2's output to the
@@ -19,15 +19,15 @@ import h2.exceptions
 import trio
 from h2.errors import ErrorCodes
 
-from ._config import Config
-from ._errors import ConnectionClosed, LocalProtocolError, StreamReset
-from ._flow import WindowWaiters
-from ._gate import FrameGate
-from ._h2fast import FastH2Connection
-from ._headers import DateCache, RawHeaders
-from ._stream import Stream
-from ._writer import Writer
-from .proto.state import ConnectionState
+from .._config import Config
+from .._errors import ConnectionClosed, LocalProtocolError, StreamReset
+from .._headers import DateCache, RawHeaders
+from ..proto.h2.fast import FastH2Connection
+from ..proto.h2.gate import FrameGate
+from ..proto.state import ConnectionState
+from .flow import WindowWaiters
+from .stream import Stream
+from .writer import Writer
 
 log = logging.getLogger("trio_h2")
 

@@ -40,7 +40,7 @@ from h2.utilities import is_informational_response
 from hpack import HPACKError, NeverIndexedHeaderTuple
 from hyperframe.frame import Frame, PriorityFrame, RstStreamFrame
 
-from ._h2patch import H2Connection
+from .goaway import H2Connection
 
 
 class StreamError(h2.exceptions.ProtocolError):

@@ -1,0 +1,1 @@
+"""The trio side: listeners, connection drivers, streams, response bodies, socket I/O."""
