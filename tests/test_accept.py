@@ -19,8 +19,8 @@ from hyperframe.frame import Frame, GoAwayFrame, SettingsFrame
 import trio_h2
 from tests.conformance.rawpeer import GET, PREFACE, RawPeer
 from tests.support import MemoryListener
-from trio_h2.server.h2conn import Handler
 from trio_h2.server.listen import Server
+from trio_h2.server.stream import Handler
 from trio_h2.testing import Client, open_client
 
 

@@ -45,7 +45,7 @@ async def test_padded_empty_frame_credit_comes_back() -> None:
     servers: list[Any] = []
 
     async def handler(stream: trio_h2.Stream) -> None:
-        servers.append(stream._io._h2)  # type: ignore[attr-defined]
+        servers.append(stream._io._proto._h2)  # type: ignore[attr-defined]
         await body_length(stream)
 
     async with connect(handler) as client:
@@ -62,7 +62,7 @@ async def test_read_of_many_buffered_chunks_returns_all_credit() -> None:
     servers: list[Any] = []
 
     async def handler(stream: trio_h2.Stream) -> None:
-        servers.append(stream._io._h2)  # type: ignore[attr-defined]
+        servers.append(stream._io._proto._h2)  # type: ignore[attr-defined]
         await body_length(stream)
 
     config = trio_h2.Config(initial_window_size=65_535, initial_connection_window_size=65_535)

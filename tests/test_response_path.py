@@ -18,7 +18,7 @@ from trio_h2.testing import Response, _ClientStream, connect, open_client
 
 def server_h2(stream: trio_h2.Stream) -> Any:
     """The server's h2 connection behind a stream (white box)."""
-    return stream._io._h2  # type: ignore[attr-defined]
+    return stream._io._proto._h2  # type: ignore[attr-defined]
 
 
 async def test_finished_streams_leave_h2s_stream_table() -> None:

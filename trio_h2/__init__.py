@@ -21,13 +21,12 @@ from ._errors import (
     StreamReset as StreamReset,
 )
 from ._files import serve_directory as serve_directory
-from .server.h2conn import Handler as Handler
 from .server.listen import (
     ServerAddress as ServerAddress,
     serve as serve,
     serve_listeners as serve_listeners,
 )
 from .server.response import ResponseBody as ResponseBody
-from .server.stream import Stream as Stream
+from .server.stream import Handler as Handler, Stream as Stream
 
 __version__ = "0.1.0"

@@ -30,8 +30,8 @@ import trio
 from . import _workers
 from ._config import Config
 from ._files import serve_directory
-from .server.h2conn import Handler
 from .server.listen import serve_listeners
+from .server.stream import Handler
 
 DEFAULT_PORT = 8080
 

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from h2.errors import ErrorCodes
+import enum
+
+
+class ErrorCode(enum.IntEnum):
+    """The HTTP/2 error codes of RFC 9113 §7, as RST_STREAM and GOAWAY carry them."""
+
+    NO_ERROR = 0x0
+    PROTOCOL_ERROR = 0x1
+    INTERNAL_ERROR = 0x2
+    FLOW_CONTROL_ERROR = 0x3
+    SETTINGS_TIMEOUT = 0x4
+    STREAM_CLOSED = 0x5
+    FRAME_SIZE_ERROR = 0x6
+    REFUSED_STREAM = 0x7
+    CANCEL = 0x8
+    COMPRESSION_ERROR = 0x9
+    CONNECT_ERROR = 0xA
+    ENHANCE_YOUR_CALM = 0xB
+    INADEQUATE_SECURITY = 0xC
+    HTTP_1_1_REQUIRED = 0xD
 
 
 class H2Error(Exception):
@@ -16,7 +35,7 @@ class LocalProtocolError(H2Error):
 class RemoteProtocolError(H2Error):
     """The peer broke the protocol; ``error_code`` is what the server answered with."""
 
-    def __init__(self, message: str, error_code: ErrorCodes = ErrorCodes.PROTOCOL_ERROR) -> None:
+    def __init__(self, message: str, error_code: ErrorCode = ErrorCode.PROTOCOL_ERROR) -> None:
         super().__init__(message)
         self.error_code = error_code
 
@@ -26,13 +45,13 @@ class StreamReset(H2Error):
 
     def __init__(self, error_code: int, *, remote: bool = True) -> None:
         try:
-            code: int = ErrorCodes(error_code)
+            code: int = ErrorCode(error_code)
         except ValueError:
             code = error_code
         self.error_code = code
         self.remote = remote
         who = "peer" if remote else "server"
-        name = code.name if isinstance(code, ErrorCodes) else str(code)
+        name = code.name if isinstance(code, ErrorCode) else str(code)
         super().__init__(f"stream reset by the {who} with {name}")
 
 

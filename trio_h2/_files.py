@@ -30,8 +30,7 @@ import trio
 
 from ._headers import encode, http_date
 from .server.body import FILE_CHUNK
-from .server.h2conn import Handler
-from .server.stream import Stream
+from .server.stream import Handler, Stream
 
 _NOT_FOUND = "Not Found"
 # Compressed files are served as what they are, not with a content-encoding that

@@ -40,8 +40,8 @@ from hyperframe.frame import GoAwayFrame
 from ._config import Config
 from ._errors import ConnectionClosed, StreamReset, single_exception
 from ._headers import decode
-from .server.h2conn import Handler
 from .server.listen import Server
+from .server.stream import Handler
 
 __all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
 

@@ -36,12 +36,10 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, cast
 
 import trio
-from h2.errors import ErrorCodes
 
-from .._errors import LocalProtocolError, StreamReset
+from .._errors import ErrorCode, LocalProtocolError, StreamReset
 from .._headers import RawHeaders, check_headers, check_status
-from ..server.h2conn import Handler
-from ..server.stream import Stream
+from ..server.stream import Handler, Stream
 
 log = logging.getLogger("trio_h2.compat.nghttp2")
 
@@ -121,11 +119,11 @@ class _Exchange:
 
     async def serve_request(self, stream: Stream) -> None:
         """The trio_h2 handler of a request stream."""
-        code: int = ErrorCodes.INTERNAL_ERROR
+        code: int = ErrorCode.INTERNAL_ERROR
         sent = False
         try:
             if not self._call(self.handler.on_headers):
-                await stream.reset(ErrorCodes.INTERNAL_ERROR)
+                await stream.reset(ErrorCode.INTERNAL_ERROR)
                 return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._deliver_request, stream, nursery.cancel_scope)
@@ -135,16 +133,16 @@ class _Exchange:
                     # once this task returns), as nghttp2 did.
                     nursery.cancel_scope.cancel()
             if sent:
-                code = ErrorCodes.NO_ERROR
+                code = ErrorCode.NO_ERROR
         finally:
             self._close(stream, code)
 
     async def serve_pushed(self, stream: Stream) -> None:
         """The trio_h2 handler of a pushed stream: send the promised response."""
-        code: int = ErrorCodes.INTERNAL_ERROR
+        code: int = ErrorCode.INTERNAL_ERROR
         try:
             if await self._send_response(stream):
-                code = ErrorCodes.NO_ERROR
+                code = ErrorCode.NO_ERROR
         finally:
             self._close(stream, code)
 
@@ -164,7 +162,7 @@ class _Exchange:
         except StreamReset:
             scope.cancel()
             return
-        await stream.reset(ErrorCodes.INTERNAL_ERROR)
+        await stream.reset(ErrorCode.INTERNAL_ERROR)
         scope.cancel()
 
     async def _send_response(self, stream: Stream) -> bool:
@@ -184,7 +182,7 @@ class _Exchange:
             return False
         except Exception:
             log.exception("stream %d: cannot send the response", stream.stream_id)
-            await stream.reset(ErrorCodes.INTERNAL_ERROR)
+            await stream.reset(ErrorCode.INTERNAL_ERROR)
             return False
         return True
 

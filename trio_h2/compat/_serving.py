@@ -30,8 +30,8 @@ import outcome
 import trio
 
 from .._config import Config
-from ..server.h2conn import Handler
 from ..server.listen import Server, prepare_ssl_context
+from ..server.stream import Handler
 
 log = logging.getLogger("trio_h2.compat")
 

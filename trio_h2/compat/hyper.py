@@ -39,9 +39,8 @@ import trio
 
 from .._config import Config
 from .._errors import LocalProtocolError
-from ..server.h2conn import Handler
 from ..server.response import ResponseBody
-from ..server.stream import Stream
+from ..server.stream import Handler, Stream
 from ._serving import CompatServer
 
 __all__ = ["HTTP20Request", "HTTP20RequestHandler", "HTTP20Server", "stream_handler"]

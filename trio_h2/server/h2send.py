@@ -4,34 +4,27 @@
 :class:`~trio_h2.server.stream.Stream` calls through its ``StreamIO`` interface: response
 headers, DATA within the flow-control windows and the outbound buffer's bound,
 trailers, END_STREAM, resets, and credit given back for what a handler has read.
-Every call changes h2's state synchronously and then moves h2's output to the
-writer's buffer (``_writer.py``); the only awaits are for flow-control credit and for
-the buffer to drain.  (Server push, which starts a stream task, stays with the
-connection.)
+Every call changes the protocol state (``proto/h2/connection.py``) synchronously
+and then moves its output to the writer's buffer (``writer.py``); the only awaits
+are for flow-control credit and for the buffer to drain.  (Server push, which starts
+a stream task, stays with the connection.)
 """
 
 from __future__ import annotations
 
 import logging
 
-import h2.connection
-import h2.exceptions
 import trio
-from h2.errors import ErrorCodes
 
 from .._config import Config
-from .._errors import ConnectionClosed, LocalProtocolError, StreamReset
+from .._errors import ErrorCode, StreamReset
 from .._headers import DateCache, RawHeaders
-from ..proto.h2.fast import FastH2Connection
-from ..proto.h2.gate import FrameGate
-from ..proto.state import ConnectionState
+from ..proto.h2.connection import H2Server
 from .flow import WindowWaiters
 from .stream import Stream
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
-
-_CLOSED = h2.connection.ConnectionState.CLOSED
 
 
 class StreamSender:
@@ -40,15 +33,13 @@ class StreamSender:
     The connection's constructor sets every attribute declared here.
     """
 
-    _h2: FastH2Connection
+    _proto: H2Server
     _writer: Writer
     _windows: WindowWaiters
-    _gate: FrameGate
     _config: Config
     _streams: dict[int, Stream]
     _date: DateCache
     _static_headers: RawHeaders
-    _life: ConnectionState
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
         out = [(b":status", status), *headers]
@@ -60,55 +51,30 @@ class StreamSender:
             out.append((b"date", self._date.now()))
         return out
 
-    def _check_stream(self, stream_id: int) -> Stream:
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            raise LocalProtocolError(f"stream {stream_id} is closed")
-        if self._h2.state_machine.state is _CLOSED:
-            raise ConnectionClosed("the connection is closing")
-        if stream.state.reset_code is not None:
-            raise stream.state.reset_error()
-        return stream
-
     def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
-        self._check_stream(stream_id)
-        try:
-            self._h2.send_headers(stream_id, headers, end_stream=end_stream)
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-        except h2.exceptions.ProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from None
+        self._proto.send_headers(stream_id, headers, end_stream)
         self._flush()
 
     def end_stream(self, stream_id: int) -> None:
-        self._check_stream(stream_id)
-        try:
-            self._h2.end_stream(stream_id)
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+        self._proto.end_stream(stream_id)
         self._flush()
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Reset a stream from the server's side: RST_STREAM, and the stream's state."""
-        try:
-            self._h2.reset_stream(stream_id, error_code)
-        except h2.exceptions.ProtocolError:
-            pass  # the stream is closed already, or the whole connection is
-        else:
-            self._flush()
-        self._mark_reset(stream_id, error_code, remote=False)
+        self._proto.reset_stream(stream_id, error_code)
+        self._flush()
+        self._wake(stream_id)
 
-    def _mark_reset(self, stream_id: int, error_code: int, *, remote: bool) -> None:
-        """The one place a stream's state learns of a reset, by either side."""
+    def _wake(self, stream_id: int) -> None:
+        """Let everyone waiting on the stream look at its state again."""
         stream = self._streams.get(stream_id)
         if stream is not None:
-            stream.state.reset(error_code, remote=remote)
             stream.inbound.wake()
         self._windows.wake(stream_id)
 
     def acknowledge(self, stream_id: int, size: int) -> None:
-        if size and self._life is not ConnectionState.BROKEN:
-            self._h2.acknowledge_received_data(size, stream_id)
+        if size:
+            self._proto.acknowledge(stream_id, size)
             self._flush()
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
@@ -118,29 +84,22 @@ class StreamSender:
         after, the part already queued cannot be taken back, so the stream is reset
         (CANCEL) and the peer never takes a truncated body for a whole one.
         """
-        h2_conn = self._h2
+        proto = self._proto
         config = self._config
         total = len(data)
         offset = 0
         try:
             while True:
-                self._check_stream(stream_id)
+                window = proto.send_window(stream_id)
                 if self._writer.full:
                     await self._writer.wait_drained()
                     continue
-                try:
-                    window = h2_conn.local_flow_control_window(stream_id)
-                except h2.exceptions.StreamClosedError:
-                    raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
                 if window <= 0:
                     await self._wait_window(stream_id)
                     continue
                 end = offset + min(window, total - offset, config.max_outbound_buffer)
                 chunk = data if end - offset == total else memoryview(data)[offset:end]
-                h2_conn.send_data_frames(stream_id, chunk, end_stream and end == total)
-                # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on
-                # the connection that the flood limit does not count.
-                self._gate.credit(2 * _frames(end - offset, h2_conn.max_outbound_frame_size))
+                proto.send_data(stream_id, chunk, end_stream and end == total)
                 offset = end
                 self._flush()
                 self._pass_connection_credit()
@@ -150,13 +109,13 @@ class StreamSender:
             # Woken for connection credit it will not use: the next in line gets it.
             self._pass_connection_credit()
             if offset and isinstance(exc, trio.Cancelled):
-                self.reset_stream(stream_id, ErrorCodes.CANCEL)
+                self.reset_stream(stream_id, ErrorCode.CANCEL)
             raise
         # All of it is queued: no cancellation may report otherwise.
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _pass_connection_credit(self) -> None:
-        if self._windows.in_line and self._h2.outbound_flow_control_window > 0:
+        if self._windows.in_line and self._proto.connection_window > 0:
             self._windows.wake_connection()
 
     async def send_response(
@@ -168,26 +127,11 @@ class StreamSender:
         queued at once with one flush; otherwise the body waits for credit as
         send_data() does.
         """
-        self._check_stream(stream_id)
-        h2_conn = self._h2
-        try:
-            if (
-                len(data) <= h2_conn.local_flow_control_window(stream_id)
-                and self._writer.pending + len(data) <= self._config.max_outbound_buffer
-            ):
-                h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
-                if data:
-                    h2_conn.send_data_frames(stream_id, data, trailers is None)
-                    self._gate.credit(2 * _frames(len(data), h2_conn.max_outbound_frame_size))
-                if trailers is not None:
-                    h2_conn.send_headers(stream_id, trailers, end_stream=True)
-                self._flush()
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return
-        except h2.exceptions.StreamClosedError:
-            raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
-        except h2.exceptions.ProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from None
+        room = self._config.max_outbound_buffer - self._writer.pending
+        if self._proto.send_response(stream_id, headers, data, trailers, room):
+            self._flush()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
         self.send_headers(stream_id, headers, not data and trailers is None)
         if data:
             await self.send_data(stream_id, data, trailers is None)
@@ -198,23 +142,19 @@ class StreamSender:
 
     async def wait_send_window(self, stream_id: int) -> int:
         await trio.lowlevel.checkpoint()
-        h2_conn = self._h2
+        proto = self._proto
         while True:
-            self._check_stream(stream_id)
-            try:
-                window = h2_conn.local_flow_control_window(stream_id)
-            except h2.exceptions.StreamClosedError:
-                raise StreamReset(ErrorCodes.STREAM_CLOSED, remote=True) from None
+            window = proto.send_window(stream_id)
             if window > 0:
                 # The caller may not send at once (a deferred body): let the next one
                 # in line look at the connection's credit too.
                 self._pass_connection_credit()
-                return min(window, h2_conn.max_outbound_frame_size)
+                return min(window, proto.max_frame_size)
             await self._wait_window(stream_id)
 
     async def _wait_window(self, stream_id: int) -> None:
         """Wait for flow-control credit; a peer that gives none in time loses the stream."""
-        on_connection = self._h2.outbound_flow_control_window <= 0
+        on_connection = self._proto.connection_window <= 0
         if not on_connection:
             # Woken in line for connection credit, but it is this stream's own window
             # that is shut: the credit goes to the next in line.
@@ -228,15 +168,10 @@ class StreamSender:
         if waited.cancelled_caught:
             self._pass_connection_credit()
             log.info("stream %d: peer gave no flow-control credit in time", stream_id)
-            self.reset_stream(stream_id, ErrorCodes.CANCEL)
-            raise StreamReset(ErrorCodes.CANCEL, remote=False)
+            self.reset_stream(stream_id, ErrorCode.CANCEL)
+            raise StreamReset(ErrorCode.CANCEL, remote=False)
 
     def _flush(self) -> None:
-        data = self._h2.take_outbound()
+        data = self._proto.data_to_send()
         if data:
             self._writer.queue(data)
-
-
-def _frames(size: int, frame_size: int) -> int:
-    """How many DATA frames carry ``size`` bytes (an empty body takes one)."""
-    return max(1, -(-size // frame_size))

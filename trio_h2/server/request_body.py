@@ -53,12 +53,12 @@ class RequestBody:
         self.wake()
 
     def end(self, trailers: RawHeaders | None = None) -> None:
-        """The peer sent the whole request, with ``trailers`` if it had any."""
+        """The peer has sent the whole request, with ``trailers`` if it had any."""
         if trailers is not None:
             # Shown only once the handler has read up to them: what it sees must not
             # depend on how fast they happened to arrive.
             self._pending_trailers = [(decode(n), decode(v)) for n, v in trailers]
-        self._state.end_request()
+        # The state itself was moved on by the protocol layer, which owns it.
         self.wake()
 
     def wake(self) -> None:

@@ -7,9 +7,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import trio
-from h2.errors import ErrorCodes
 
-from .._errors import LocalProtocolError
+from .._errors import ErrorCode, LocalProtocolError
 from .._headers import HeaderList, RawHeaders, check_headers
 from ..proto.state import StreamState
 
@@ -144,7 +143,7 @@ class ResponseBody:
             return
         state.check_open()
         if self._declared is not None and self._sent != self._declared:
-            self._io.reset_stream(self._stream_id, ErrorCodes.INTERNAL_ERROR)
+            self._io.reset_stream(self._stream_id, ErrorCode.INTERNAL_ERROR)
             raise LocalProtocolError(
                 f"{state.name}: body of {self._sent} bytes, content-length said {self._declared}"
             )
@@ -164,7 +163,7 @@ def reset_unfinished(io: StreamIO, state: StreamState, stream_id: int, exc: Base
     INTERNAL_ERROR for a failure.
     """
     if not state.response_ended:
-        code = ErrorCodes.CANCEL if isinstance(exc, trio.Cancelled) else ErrorCodes.INTERNAL_ERROR
+        code = ErrorCode.CANCEL if isinstance(exc, trio.Cancelled) else ErrorCode.INTERNAL_ERROR
         io.reset_stream(stream_id, code)
 
 

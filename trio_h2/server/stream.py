@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
-from h2.errors import ErrorCodes
 
-from .._errors import LocalProtocolError, RequestBodyTooLarge
+from .._errors import ErrorCode, LocalProtocolError, RequestBodyTooLarge
 from .._headers import (
     HeaderList,
     RawHeaders,
@@ -96,9 +95,10 @@ class Stream:
         self,
         io: StreamIO,
         stream_id: int,
-        pseudo: dict[bytes, bytes],
+        pseudo: Mapping[bytes, bytes],
         raw_headers: RawHeaders,
         *,
+        state: StreamState,
         client_address: Any,
         max_body_size: int,
         pushed: bool = False,
@@ -119,7 +119,8 @@ class Stream:
         self.pushed = pushed
         #: The stream's protocol state (request side, response side, reset), shared
         #: with the connection that carries it.
-        self.state = StreamState(f"<Stream {stream_id} {self.method} {self.path}>")
+        self.state = state
+        state.name = f"<Stream {stream_id} {self.method} {self.path}>"
         #: The request body as the connection delivers it.
         self.inbound = RequestBody(self.state, functools.partial(io.acknowledge, stream_id))
         self._max_body_size = max_body_size
@@ -437,7 +438,7 @@ class Stream:
         """
         return await self._io.wait_send_window(self.stream_id)
 
-    async def reset(self, error_code: int = ErrorCodes.CANCEL) -> None:
+    async def reset(self, error_code: int = ErrorCode.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.state.reset_code is None:
@@ -447,6 +448,10 @@ class Stream:
 
 # A :path goes on the wire as it is: no controls, no spaces (RFC 9113 §8.3.1).
 _BAD_PATH_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
+#: What serve() runs for each request, in a task of its own.
+Handler = Callable[[Stream], Awaitable[None]]
 
 
 def pseudo_split(headers: Sequence[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], RawHeaders]:

@@ -40,21 +40,13 @@ from h2.utilities import is_informational_response
 from hpack import HPACKError, NeverIndexedHeaderTuple
 from hyperframe.frame import Frame, PriorityFrame, RstStreamFrame
 
+from ..errors import ProtocolViolation
 from .goaway import H2Connection
 
 
-class StreamError(h2.exceptions.ProtocolError):
-    """A problem confined to one stream: reset it, keep the connection."""
-
-    def __init__(self, message: str, error_code: ErrorCodes = ErrorCodes.PROTOCOL_ERROR) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-
-
-class CompressionError(h2.exceptions.ProtocolError):
-    """A header block HPACK cannot decode (RFC 9113 §4.3): a connection error."""
-
-    error_code = ErrorCodes.COMPRESSION_ERROR
+def _stream_error(message: str) -> ProtocolViolation:
+    """A malformed request: reset that stream, keep the connection (§8.1.1)."""
+    return ProtocolViolation(message, ErrorCodes.PROTOCOL_ERROR, stream_id=0)
 
 
 _RECEIVING_REQUEST = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
@@ -81,12 +73,12 @@ class _ServerStream(h2.stream.H2Stream):
         state = machine.state
         if state in _RECEIVING_REQUEST and not end_stream:
             # §8.1: only trailers may follow the request headers, and they end it.
-            raise StreamError("a second HEADERS frame without END_STREAM")
+            raise _stream_error("a second HEADERS frame without END_STREAM")
         informational = is_informational_response(headers)
         if informational and state is StreamState.IDLE:
             # h2 would take this for a 1xx response; it opens a malformed request.
             machine.process_input(StreamInputs.RECV_HEADERS)
-            raise StreamError(":status in a request")
+            raise _stream_error(":status in a request")
         if informational or header_encoding is not None:
             return super().receive_headers(headers, end_stream, header_encoding)
         events: list[Any] = machine.process_input(StreamInputs.RECV_HEADERS)
@@ -171,14 +163,17 @@ class ServerH2(H2Connection):
             frame.flags.discard("PRIORITY")
         try:
             frames, events = super()._receive_headers_frame(frame)
-        except StreamError as exc:
-            return self._stream_error(frame.stream_id, exc.error_code)
+        except ProtocolViolation as exc:
+            if exc.is_connection_error:
+                raise
+            return self._stream_error(frame.stream_id, ErrorCodes(exc.error_code))
         except h2.exceptions.DenialOfServiceError:
             raise
         except h2.exceptions.ProtocolError as exc:
             if isinstance(exc.__cause__, HPACKError | IndexError | TypeError | UnicodeDecodeError):
                 # h2 calls a decoding error PROTOCOL_ERROR; §4.3 says COMPRESSION_ERROR.
-                raise CompressionError(str(exc)) from exc.__cause__
+                # Raised past h2, which would answer it with its own GOAWAY.
+                raise ProtocolViolation(str(exc), ErrorCodes.COMPRESSION_ERROR) from exc.__cause__
             raise
         if self_dependent:
             # The block was decoded (HPACK stays in step); the request is refused.

@@ -29,9 +29,9 @@ import struct
 from collections.abc import Iterator
 from typing import Protocol
 
-from h2.errors import ErrorCodes
-
 from ..._config import Config
+from ..._errors import ErrorCode
+from ..errors import ProtocolViolation
 from .wire import (
     CONTINUATION,
     DATA,
@@ -54,12 +54,9 @@ _U32 = struct.Struct(">L")
 MAX_CONTINUATIONS = 32
 
 
-class GateError(Exception):
-    """A connection error found by the gate: answer GOAWAY with ``error_code``."""
-
-    def __init__(self, error_code: ErrorCodes, message: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
+def _violation(error_code: ErrorCode, message: str) -> ProtocolViolation:
+    """A connection error found by the gate: the answer is GOAWAY with ``error_code``."""
+    return ProtocolViolation(message, error_code)
 
 
 class GatePeer(Protocol):
@@ -115,12 +112,12 @@ class FrameGate:
         self._roll(now)
         self._resets += 1
         if self._resets > self._max_resets:
-            raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "too many stream resets")
+            raise _violation(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
 
     def _note_control(self) -> None:
         self._control += 1
         if self._control > self._max_control:
-            raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "too many control frames")
+            raise _violation(ErrorCode.ENHANCE_YOUR_CALM, "too many control frames")
 
     def credit(self, frames: int) -> None:
         """DATA frames sent earn the peer WINDOW_UPDATEs that are not counted as a flood."""
@@ -129,7 +126,7 @@ class FrameGate:
     # -------------------------------------------------------------------- input
 
     def feed(self, data: bytes | bytearray, now: float) -> Iterator[bytes]:
-        """Yield runs of whole frames for h2, in order; raise :class:`GateError`.
+        """Yield runs of whole frames for h2, in order; raise ProtocolViolation.
 
         The caller processes each run before asking for the next, so the gate's
         decisions about stream state see every earlier frame.
@@ -142,7 +139,7 @@ class FrameGate:
             size = min(self._preface_left, len(buf))
             offset = len(PREFACE) - self._preface_left
             if buf[:size] != PREFACE[offset : offset + size]:
-                raise GateError(ErrorCodes.PROTOCOL_ERROR, "invalid connection preface")
+                raise _violation(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
             self._preface_left -= size
             pos = size
         run_start = 0
@@ -154,8 +151,8 @@ class FrameGate:
             length = (high << 8) | low
             stream_id &= 0x7FFFFFFF
             if length > max_frame:
-                raise GateError(
-                    ErrorCodes.FRAME_SIZE_ERROR,
+                raise _violation(
+                    ErrorCode.FRAME_SIZE_ERROR,
                     f"frame of {length} octets is over SETTINGS_MAX_FRAME_SIZE",
                 )
             if end - pos - 9 < length:
@@ -164,16 +161,16 @@ class FrameGate:
             if self._first_frame:
                 self._first_frame = False
                 if ftype != SETTINGS or flags & FLAG_ACK:
-                    raise GateError(ErrorCodes.PROTOCOL_ERROR, "the preface must be SETTINGS")
+                    raise _violation(ErrorCode.PROTOCOL_ERROR, "the preface must be SETTINGS")
             if self._block_stream:
                 if ftype != CONTINUATION or stream_id != self._block_stream:
-                    raise GateError(ErrorCodes.PROTOCOL_ERROR, "frame inside a header block")
+                    raise _violation(ErrorCode.PROTOCOL_ERROR, "frame inside a header block")
                 self._add_to_block(length)
                 self._block_frames += 1
                 if flags & FLAG_END_HEADERS:
                     self._block_stream = 0
                 elif self._block_frames > MAX_CONTINUATIONS:
-                    raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "header block in too many parts")
+                    raise _violation(ErrorCode.ENHANCE_YOUR_CALM, "header block in too many parts")
             elif ftype == DATA:
                 if not length and not flags & FLAG_END_STREAM:
                     self._note_control()
@@ -191,26 +188,26 @@ class FrameGate:
                 if stream_id and not increment & 0x7FFFFFFF:
                     # §6.9: on a stream, a zero increment is a stream error.
                     if self._is_idle(stream_id):
-                        raise GateError(ErrorCodes.PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")
+                        raise _violation(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")
                     yield bytes(buf[run_start:pos])
                     run_start = frame_end
                     if self._peer.stream_state(stream_id) == ACTIVE:
-                        self._peer.stream_error(stream_id, ErrorCodes.PROTOCOL_ERROR)
+                        self._peer.stream_error(stream_id, ErrorCode.PROTOCOL_ERROR)
             elif ftype == PRIORITY:
                 self._note_control()
                 if stream_id and length != 5:
                     # §6.3: a stream error, where h2 would close the connection.
                     yield bytes(buf[run_start:pos])
                     run_start = frame_end
-                    self._peer.stream_error(stream_id, ErrorCodes.FRAME_SIZE_ERROR)
+                    self._peer.stream_error(stream_id, ErrorCode.FRAME_SIZE_ERROR)
             elif ftype == RST_STREAM:
                 self.note_reset(now)
             elif ftype == SETTINGS:
                 self._note_control()
                 if flags & FLAG_ACK and length:
-                    raise GateError(ErrorCodes.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
+                    raise _violation(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             elif ftype == CONTINUATION:
-                raise GateError(ErrorCodes.PROTOCOL_ERROR, "CONTINUATION without a header block")
+                raise _violation(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without a header block")
             else:
                 # PING, GOAWAY, and frame types we ignore (§5.5) all cost work.
                 self._note_control()
@@ -235,4 +232,4 @@ class FrameGate:
     def _add_to_block(self, length: int) -> None:
         self._block_size += length
         if self._block_size > self._max_block:
-            raise GateError(ErrorCodes.ENHANCE_YOUR_CALM, "header block too large")
+            raise _violation(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..._errors import ErrorCode
 from ..._headers import CONNECTION_SPECIFIC
+from ..errors import ProtocolViolation
 
 #: RFC 9113 §6.5.2: each field counts its name, its value and 32 octets.
 FIELD_OVERHEAD = 32
@@ -45,16 +47,21 @@ def _remember(field: tuple[bytes, bytes]) -> None:
         _CLEAN.add(field)
 
 
-class MalformedRequest(Exception):
-    """The header block breaks RFC 9113 §8; the stream is reset with PROTOCOL_ERROR."""
+class MalformedRequest(ProtocolViolation):
+    """The header block breaks RFC 9113 §8: a stream error, reset with PROTOCOL_ERROR."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ErrorCode.PROTOCOL_ERROR, stream_id=0)
 
 
 class RequestInfo:
     """What the connection needs to know about a request that passed the checks."""
 
-    __slots__ = ("content_length", "size")
+    __slots__ = ("content_length", "pseudo", "size")
 
-    def __init__(self, content_length: int | None, size: int) -> None:
+    def __init__(self, pseudo: dict[bytes, bytes], content_length: int | None, size: int) -> None:
+        #: The pseudo-header fields; in a valid block they come before every other.
+        self.pseudo = pseudo
         #: The declared body length, or None when the request has no content-length.
         self.content_length = content_length
         #: The header list size as RFC 9113 §6.5.2 counts it.
@@ -142,7 +149,7 @@ def check_request(
     if authority is not None and host is not None and host != authority:
         # RFC 9113 §8.3.1: they must name the same origin.
         raise MalformedRequest(":authority and host differ")
-    return RequestInfo(content_length, size)
+    return RequestInfo(pseudo, content_length, size)
 
 
 def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:
