@@ -32,14 +32,6 @@ class LocalProtocolError(H2Error):
     """The application misused the API (respond twice, send after the end, a bad header...)."""
 
 
-class RemoteProtocolError(H2Error):
-    """The peer broke the protocol; ``error_code`` is what the server answered with."""
-
-    def __init__(self, message: str, error_code: ErrorCode = ErrorCode.PROTOCOL_ERROR) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-
-
 class StreamReset(H2Error):
     """The stream was reset (by the peer or by the server); ``error_code`` says why."""
 
@@ -51,8 +43,20 @@ class StreamReset(H2Error):
         self.error_code = code
         self.remote = remote
         who = "peer" if remote else "server"
-        name = code.name if isinstance(code, ErrorCode) else str(code)
-        super().__init__(f"stream reset by the {who} with {name}")
+        super().__init__(f"stream reset by the {who} with {_code_name(code)}")
+
+
+class RemoteProtocolError(StreamReset):
+    """The peer broke the protocol on this stream, so the server reset it.
+
+    A :class:`StreamReset` with ``remote`` False, whose message says what the peer
+    did wrong (for example, a request body longer or shorter than its
+    content-length); ``error_code`` is the code the stream was reset with.
+    """
+
+    def __init__(self, message: str, error_code: int = ErrorCode.PROTOCOL_ERROR) -> None:
+        super().__init__(error_code, remote=False)
+        self.args = (f"{message} (stream reset with {_code_name(self.error_code)})",)
 
 
 class ConnectionClosed(H2Error):
@@ -70,6 +74,10 @@ class HPACKError(H2Error):
     header list limit, or break the table-size rules; after that the inflater's table
     no longer matches the peer's and every later call fails too.
     """
+
+
+def _code_name(code: int) -> str:
+    return code.name if isinstance(code, ErrorCode) else str(code)
 
 
 def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -76,3 +76,25 @@ def test_the_protocol_layer_imports_no_io_library() -> None:
 
 
 _IO = {"trio", "socket", "ssl", "asyncio", "selectors"}
+
+
+def test_only_the_protocol_layer_uses_the_http2_libraries() -> None:
+    # The test client (trio_h2.testing) is the one exception: it is an independent
+    # peer, and runs on h2 as released on purpose.
+    package = Path(trio_h2.proto.__file__).parent.parent
+    found = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "proto" or relative == Path("testing.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [f"{relative}: {n}" for n in names if n.split(".")[0] in _HTTP2]
+    assert found == []
+
+
+_HTTP2 = {"h2", "hpack", "hyperframe"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from .._errors import LocalProtocolError, StreamReset
+from .._errors import LocalProtocolError, RemoteProtocolError, StreamReset
 
 
 class ResponseState(enum.Enum):
@@ -26,7 +26,15 @@ class ResponseState(enum.Enum):
 class StreamState:
     """The protocol facts of one stream, changed only by the methods below."""
 
-    __slots__ = ("name", "remote_reset", "request_ended", "reset_code", "response", "status")
+    __slots__ = (
+        "name",
+        "remote_reset",
+        "request_ended",
+        "reset_code",
+        "reset_reason",
+        "response",
+        "status",
+    )
 
     def __init__(self, name: str) -> None:
         #: How errors name the stream, e.g. ``"<Stream 1 GET />"``.
@@ -40,6 +48,8 @@ class StreamState:
         self.reset_code: int | None = None
         #: True when the peer sent the reset; False when the server did.
         self.remote_reset = True
+        #: What the peer did wrong, when the server reset the stream for it.
+        self.reset_reason: str | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -53,6 +63,8 @@ class StreamState:
 
     def reset_error(self) -> StreamReset:
         """The exception a handler meets on a reset stream."""
+        if self.reset_reason is not None:
+            return RemoteProtocolError(self.reset_reason, self.reset_code or 0)
         return StreamReset(self.reset_code or 0, remote=self.remote_reset)
 
     def check_can_start(self) -> None:
@@ -85,12 +97,17 @@ class StreamState:
         if self.response is not ResponseState.RESET:
             self.response = ResponseState.ENDED
 
-    def reset(self, error_code: int, *, remote: bool) -> bool:
-        """Record a reset; the first one's code is kept.  True if it is the first."""
+    def reset(self, error_code: int, *, remote: bool, reason: str | None = None) -> bool:
+        """Record a reset; the first one's code is kept.  True if it is the first.
+
+        ``reason`` says what the peer did wrong when the server resets the stream
+        because of it: the handler then meets a RemoteProtocolError.
+        """
         first = self.reset_code is None
         if first:
             self.reset_code = error_code
             self.remote_reset = remote
+            self.reset_reason = reason
         self.response = ResponseState.RESET
         return first
 

@@ -361,7 +361,8 @@ class H2Server:
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream_id: int = event.stream_id
         record = self._streams.get(stream_id)
-        if record is None or record.state.reset_code is not None:
+        if record is None or record.state.reset_code is not None or record.state.request_ended:
+            # Unknown, reset, or ended already (with the headers or the trailers).
             return
         if record.body_left:
             self._reset_for_peer(
@@ -427,7 +428,7 @@ class H2Server:
     def _reset_for_peer(self, stream_id: int, error_code: int, reason: str) -> None:
         """A stream error (RFC 9113 §5.4.2) for the peer's fault: reset, count, report."""
         self._gate.note_reset(self._now)
-        self._reset(stream_id, error_code, for_peer=True)
+        self._reset(stream_id, error_code, reason=reason)
         if stream_id in self._streams:
             self._events.append(StreamResetEvent(stream_id, error_code, False))
 
@@ -437,10 +438,11 @@ class H2Server:
         """Reset a stream from the server's side: RST_STREAM, and the stream's state."""
         self._reset(stream_id, error_code)
 
-    def _reset(self, stream_id: int, error_code: int, *, for_peer: bool = False) -> None:
-        # The one place a reset by the server is written and recorded.
+    def _reset(self, stream_id: int, error_code: int, *, reason: str | None = None) -> None:
+        # The one place a reset by the server is written and recorded; ``reason`` is
+        # what the peer did wrong, when it is the peer's fault.
         h2_conn = self._h2
-        if not for_peer or h2_conn.stream_state(stream_id) == ACTIVE:
+        if reason is None or h2_conn.stream_state(stream_id) == ACTIVE:
             try:
                 h2_conn.reset_stream(stream_id, error_code)
             except h2.exceptions.ProtocolError:
@@ -451,7 +453,7 @@ class H2Server:
         record = self._streams.get(stream_id)
         if record is not None:
             record.body_left = None
-            record.state.reset(error_code, remote=False)
+            record.state.reset(error_code, remote=False, reason=reason)
 
     def check_stream(self, stream_id: int) -> StreamState:
         """The state of an active stream the application may still send on; else raise."""

@@ -28,7 +28,8 @@ False, so the connection treats them like any reset: no handler, or a cancelled 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import h2.connection
 import h2.events
@@ -38,7 +39,12 @@ from h2.errors import ErrorCodes
 from h2.stream import StreamInputs, StreamState
 from h2.utilities import is_informational_response
 from hpack import HPACKError, NeverIndexedHeaderTuple
-from hyperframe.frame import Frame, PriorityFrame, RstStreamFrame
+from hyperframe.frame import DataFrame, Frame, HeadersFrame, PriorityFrame, RstStreamFrame
+
+if TYPE_CHECKING:
+    from h2.connection import AllowedStreamIDs
+    from h2.settings import ChangedSetting, SettingCodes
+    from hpack.struct import Header
 
 from ..errors import ProtocolViolation
 from .goaway import H2Connection
@@ -54,7 +60,7 @@ _ENDED = (h2.stream.StreamClosedBy.RECV_END_STREAM, h2.stream.StreamClosedBy.SEN
 
 
 class _ServerStream(h2.stream.H2Stream):
-    def _initialize_content_length(self, headers: Any) -> None:
+    def _initialize_content_length(self, headers: Iterable[Header]) -> None:
         # The connection checks content-length (a stream error when malformed).
         return None
 
@@ -67,7 +73,7 @@ class _ServerStream(h2.stream.H2Stream):
     # same inputs; the event carries the same fields.  Headers decoded to str (which
     # this server never asks of h2) are left to h2.
     def receive_headers(
-        self, headers: Any, end_stream: bool, header_encoding: Any
+        self, headers: Iterable[Header], end_stream: bool, header_encoding: bool | str | None
     ) -> tuple[list[Frame], list[h2.events.Event]]:
         machine = self.state_machine
         state = machine.state
@@ -90,8 +96,9 @@ class _ServerStream(h2.stream.H2Stream):
         return [], events
 
 
-def join_cookies(headers: list[Any]) -> list[Any]:
+def join_cookies(fields: Iterable[Header]) -> list[Any]:
     """RFC 9113 §8.2.3: cookie fields joined into one, placed last (as h2 does it)."""
+    headers = fields if isinstance(fields, list) else list(fields)
     for name, _ in headers:
         if name == b"cookie":
             break
@@ -133,13 +140,15 @@ class ServerH2(H2Connection):
             highest = self.highest_outbound_stream_id
         return 0 if stream_id > highest else 2
 
-    def _local_settings_acked(self) -> Any:
+    def _local_settings_acked(self) -> dict[SettingCodes | int, ChangedSetting]:
         changes = super()._local_settings_acked()
         # h2 sets the decoder's limit to the advertised one; keep the hard limit.
         self.decoder.max_header_list_size = self._header_list_limit
         return changes
 
-    def _begin_new_stream(self, stream_id: int, allowed_ids: Any) -> h2.stream.H2Stream:
+    def _begin_new_stream(
+        self, stream_id: int, allowed_ids: AllowedStreamIDs
+    ) -> h2.stream.H2Stream:
         stream = super()._begin_new_stream(stream_id, allowed_ids)
         stream.__class__ = _ServerStream
         return stream
@@ -157,7 +166,9 @@ class ServerH2(H2Connection):
         frame.error_code = error_code
         return [frame], [event]
 
-    def _receive_headers_frame(self, frame: Any) -> tuple[list[Frame], list[h2.events.Event]]:
+    def _receive_headers_frame(
+        self, frame: HeadersFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
         self_dependent = "PRIORITY" in frame.flags and frame.depends_on == frame.stream_id
         if self_dependent:
             frame.flags.discard("PRIORITY")
@@ -180,13 +191,18 @@ class ServerH2(H2Connection):
             return self._stream_error(frame.stream_id, ErrorCodes.PROTOCOL_ERROR)
         return frames, events
 
-    def _receive_priority_frame(self, frame: Any) -> tuple[list[Frame], list[h2.events.Event]]:
+    def _receive_priority_frame(
+        self, frame: HeadersFrame | PriorityFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
         if isinstance(frame, PriorityFrame) and frame.depends_on == frame.stream_id:
             return self._stream_error(frame.stream_id, ErrorCodes.PROTOCOL_ERROR)
         return super()._receive_priority_frame(frame)
 
     def _handle_data_on_closed_stream(
-        self, events: Any, exc: Any, frame: Any
+        self,
+        events: list[h2.events.Event],
+        exc: h2.exceptions.StreamClosedError,
+        frame: DataFrame,
     ) -> tuple[list[Frame], list[h2.events.Event]]:
         closed_by = self._stream_closed_by(frame.stream_id)
         if not exc._events and closed_by in _ENDED:

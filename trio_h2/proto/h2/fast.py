@@ -21,11 +21,12 @@ h2's outbound validation and normalisation off, which is what lets these paths s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from h2.config import DummyLogger
 from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
 from h2.errors import ErrorCodes
+from h2.events import Event
 from h2.exceptions import (
     FlowControlError,
     ProtocolError,
@@ -38,7 +39,10 @@ from h2.stream import (
     StreamState,
     _transitions as _stream_transitions,
 )
-from hyperframe.frame import RstStreamFrame
+from hyperframe.frame import Frame, RstStreamFrame
+
+if TYPE_CHECKING:
+    from hpack.struct import HeaderWeaklyTyped
 
 from .framebuffer import FastFrameBuffer
 from .goaway import H2Connection
@@ -126,7 +130,7 @@ class FastH2Connection(H2Connection):
     def send_headers(
         self,
         stream_id: int,
-        headers: Iterable[Any],
+        headers: Iterable[HeaderWeaklyTyped],
         end_stream: bool = False,
         priority_weight: int | None = None,
         priority_depends_on: int | None = None,
@@ -261,14 +265,14 @@ class FastH2Connection(H2Connection):
         stream.state_machine.process_input(_STREAM_SEND_END)
         self._data_to_send += FRAME_HEADER.pack(0, 0, DATA, FLAG_END_STREAM, stream_id)
 
-    def _receive_frame(self, frame: Any) -> list[Any]:
+    def _receive_frame(self, frame: Frame) -> list[Event]:
         # h2's own method, less its first line: ``logger.trace("...", repr(frame))``
         # formats every received frame before the (no-op) logger drops it, and the
         # repr of a DATA frame serialises and hex-dumps its payload: a fifth of the
         # server's time on uploads.  The trace still goes out to a real logger.
         if not isinstance(self.config.logger, DummyLogger):
             self.config.logger.trace("Received frame: %s", repr(frame))
-        events: list[Any]
+        events: list[Event]
         # Whether the server had reset this stream before the frame came: h2 marks a
         # stream it resets in answer to the frame itself the same way, and that
         # RST_STREAM must go out.

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import h2.connection
 import h2.events
-from hyperframe.frame import Frame
+from hyperframe.frame import Frame, GoAwayFrame
 
 
 class H2Connection(h2.connection.H2Connection):
@@ -18,7 +16,9 @@ class H2Connection(h2.connection.H2Connection):
     the caller's decision, made on the ConnectionTerminated event.
     """
 
-    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Frame], list[h2.events.Event]]:
+    def _receive_goaway_frame(
+        self, frame: GoAwayFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
         state = self.state_machine.state
         frames, events = super()._receive_goaway_frame(frame)
         self.state_machine.state = state
