@@ -124,6 +124,7 @@ class H2Server:
         h2_conn.max_inbound_frame_size = config.max_frame_size
         h2_conn.decoder.max_allowed_table_size = config.header_table_size
         self._gate = FrameGate(config, self)
+        h2_conn.incoming_buffer = self._gate
         self._streams: dict[int, _StreamRecord] = {}
         # Pushed streams not finished.  h2 counts only open streams against the
         # peer's SETTINGS_MAX_CONCURRENT_STREAMS, not reserved ones, but each promised
@@ -267,26 +268,56 @@ class H2Server:
         self._now = now
         events: list[Event] = []
         self._events = events
+        acted = self._last_acted
+        gate = self._gate
         h2_receive = self._h2.receive_data
         dispatch = self._dispatch
         try:
-            for run in self._gate.feed(data, now):
-                for event in h2_receive(run):
+            gate.feed(data, now)
+            while True:
+                # h2 iterates the gate for frames (the gate is its frame buffer).
+                for event in h2_receive(b""):
                     handler = dispatch.get(type(event))
                     if handler is not None:
                         handler(event)
                         if self._state >= _CLOSING:
                             return events
+                pending = gate.take_pending()
+                if pending is None:
+                    break
+                if pending.stream_id is None:
+                    raise pending
+                self._reset_for_peer(pending.stream_id, pending.error_code, str(pending))
         except ProtocolViolation as exc:
             # Found by the gate, the flood budgets or the corrections: ours to answer.
+            events = self._unact(events, acted)
             self.close(exc.error_code, str(exc))
             events.append(ConnectionViolation(exc.error_code, str(exc)))
+            return events
         except h2.exceptions.ProtocolError as exc:
             # h2 has queued its GOAWAY, with the right code, already.
+            events = self._unact(events, acted)
             code = int(getattr(exc, "error_code", None) or ErrorCode.PROTOCOL_ERROR)
             self._advance(_CLOSING)
             events.append(ConnectionViolation(code, str(exc) or type(exc).__name__))
+            return events
+        gate.end_of_input(now)
         return events
+
+    def _unact(self, events: list[Event], acted: int) -> list[Event]:
+        """Take back the requests of bytes that end in a connection error.
+
+        The connection is closing: they will not be served, so they were not acted
+        on (the GOAWAY says so), and their events are dropped.
+        """
+        new = {e.stream_id for e in events if isinstance(e, RequestReceived)}
+        if not new:
+            return events
+        for stream_id in new:
+            del self._streams[stream_id]
+        self._last_acted = acted
+        self._events = kept = [e for e in events if getattr(e, "stream_id", None) not in new]
+        return kept
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         if self._state is ConnectionState.HANDSHAKE:
@@ -417,13 +448,10 @@ class H2Server:
         self._advance(ConnectionState.DRAINING)
         self._stop_if_done()
 
-    # ------------------------------------------------ GatePeer, used by the frame gate
+    # ------------------------------------------------------------ stream errors
 
     def stream_state(self, stream_id: int) -> int:
         return self._h2.stream_state(stream_id)
-
-    def stream_error(self, stream_id: int, error_code: int) -> None:
-        self._reset_for_peer(stream_id, error_code, "stream error found by the frame gate")
 
     def _reset_for_peer(self, stream_id: int, error_code: int, reason: str) -> None:
         """A stream error (RFC 9113 §5.4.2) for the peer's fault: reset, count, report."""

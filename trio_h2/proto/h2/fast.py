@@ -11,8 +11,8 @@ h2's outbound buffer.  Anything unusual (padding, priority, a stream h2 does not
 an informational response, a frame over the window) goes to h2's own code.
 
 Header compression both ways uses our dict-indexed HPACK objects
-(``_hpack_encoder.py``, ``_hpack_decoder.py``) in place of hpack's, and received bytes
-are cut into frames by ``_framebuffer.py``.
+(``hpack_encoder.py``, ``hpack_decoder.py``) in place of hpack's, and received bytes
+are cut into frames by the frame gate (``gate.py``), which is h2's frame buffer.
 
 The server passes only bytes headers, already checked (``_headers.py``), and runs with
 h2's outbound validation and normalisation off, which is what lets these paths skip them.
@@ -44,7 +44,6 @@ from hyperframe.frame import Frame, RstStreamFrame
 if TYPE_CHECKING:
     from hpack.struct import HeaderWeaklyTyped
 
-from .framebuffer import FastFrameBuffer
 from .goaway import H2Connection
 from .hpack_decoder import HeaderDecoder
 from .hpack_encoder import HeaderEncoder
@@ -112,7 +111,6 @@ class FastH2Connection(H2Connection):
         decoder = HeaderDecoder(self.decoder.max_header_list_size)
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
         self.decoder: Any = decoder
-        self.incoming_buffer = FastFrameBuffer(server=not self.config.client_side)
 
     def forget_stream(self, stream_id: int) -> None:
         """Drop a finished stream from h2's table, noting how it closed, as h2 does.
