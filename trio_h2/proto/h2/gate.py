@@ -139,7 +139,11 @@ class FrameGate(FrameBuffer):
         self._max_control = config.max_control_frames_per_window
         self._max_resets = config.max_resets_per_window
         self._window = config.reset_window
-        self._buf = bytearray()
+        # What is being read: the bytes of the last read themselves while they hold
+        # whole frames (no copy), from ``_pos`` on; a partial frame left at the end is
+        # kept in a bytearray that the next read is added to.
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         self._preface_left = len(PREFACE)
         self._first_frame = True
         # The header block being received: its first frame and its fragments.
@@ -186,7 +190,7 @@ class FrameGate(FrameBuffer):
     # -------------------------------------------------------------------- input
 
     def feed(self, data: bytes | bytearray, now: float) -> None:
-        """Take bytes the peer sent at ``now``; h2 then iterates the gate for frames."""
+        """Take bytes the peer sent at ``now`` (and own them); h2 then iterates for frames."""
         self._now = now
         self._roll(now)
         if self._preface_left:
@@ -196,7 +200,13 @@ class FrameGate(FrameBuffer):
                 raise _violation(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
             self._preface_left -= size
             data = data[size:]
-        self._buf += data
+        if self._pos < len(self._buf):
+            buf = self._buf
+            assert isinstance(buf, bytearray)
+            buf += data
+        else:
+            self._buf = data
+            self._pos = 0
 
     def add_data(self, data: Buffer) -> None:
         # h2 calls this from receive_data(); the bytes came in through feed().
@@ -211,8 +221,13 @@ class FrameGate(FrameBuffer):
     def end_of_input(self, now: float) -> None:
         """Note whether a header block (or a frame header) is left waiting for its end."""
         buf = self._buf
-        left = len(buf)
-        if self._block_stream or 0 < left < 9 or (left and buf[3] in (HEADERS, CONTINUATION)):
+        pos = self._pos
+        left = len(buf) - pos
+        if (
+            self._block_stream
+            or 0 < left < 9
+            or (left and buf[pos + 3] in (HEADERS, CONTINUATION))
+        ):
             if self.header_block_since is None:
                 self.header_block_since = now
         else:
@@ -223,9 +238,11 @@ class FrameGate(FrameBuffer):
             raise StopIteration
         while True:
             buf = self._buf
-            if len(buf) < 9:
+            pos = self._pos
+            if len(buf) - pos < 9:
+                self._keep_rest()
                 raise StopIteration
-            high, low, ftype, flags, stream_id = FRAME_HEADER.unpack_from(buf)
+            high, low, ftype, flags, stream_id = FRAME_HEADER.unpack_from(buf, pos)
             length = (high << 8) | low
             stream_id &= 0x7FFFFFFF
             try:
@@ -235,7 +252,8 @@ class FrameGate(FrameBuffer):
                         ErrorCode.FRAME_SIZE_ERROR,
                         f"frame of {length} octets is over SETTINGS_MAX_FRAME_SIZE",
                     )
-                if len(buf) - 9 < length:
+                if len(buf) - pos - 9 < length:
+                    self._keep_rest()
                     raise StopIteration  # the rest of the frame is still to come
                 keep = self._look(ftype, flags, stream_id, length)
             except ProtocolViolation as exc:
@@ -243,7 +261,7 @@ class FrameGate(FrameBuffer):
                 self._pending = exc
                 raise StopIteration from None
             if not keep:
-                del buf[: 9 + length]
+                self._pos = pos + 9 + length
                 if self._pending is not None:
                     raise StopIteration
                 continue
@@ -274,7 +292,7 @@ class FrameGate(FrameBuffer):
                 self._add_to_block(length)
         elif ftype == WINDOW_UPDATE:
             self._note_control()
-            increment = _U32.unpack_from(self._buf, 9)[0] if length == 4 else 1
+            increment = _U32.unpack_from(self._buf, self._pos + 9)[0] if length == 4 else 1
             if stream_id and not increment & 0x7FFFFFFF:
                 # §6.9: on a stream, a zero increment is a stream error.
                 if self._is_idle(stream_id):
@@ -312,7 +330,8 @@ class FrameGate(FrameBuffer):
     def _build(self, ftype: int, flags: int, stream_id: int, length: int) -> Frame | None:
         """The frame h2's buffer would give, taken out of the buffer; None inside a block."""
         buf = self._buf
-        end = 9 + length
+        start = self._pos + 9
+        end = start + length
         if (
             ftype <= HEADERS
             and stream_id
@@ -320,9 +339,10 @@ class FrameGate(FrameBuffer):
             and (ftype == DATA or flags & FLAG_END_HEADERS)
             and not self._block_stream
         ):
+            # The payload's one copy between the socket and the application.
             with memoryview(buf) as view:
-                payload = view[9:end].tobytes()
-            del buf[:end]
+                payload = view[start:end].tobytes()
+            self._pos = end
             if ftype == HEADERS:
                 return _headers_frame(stream_id, flags, payload)
             return _data_frame(stream_id, flags, payload)
@@ -337,13 +357,29 @@ class FrameGate(FrameBuffer):
         # again: the traceback may still hold a view of it.)
         try:
             with memoryview(buf) as view:
-                frame.parse_body(view[9:end])
+                frame.parse_body(view[start:end])
         except InvalidDataError as err:
             raise ProtocolError("Received frame with non-compliant data") from err
         except InvalidFrameError as err:
             raise FrameDataMissingError("Frame data missing or invalid") from err
-        del buf[:end]
+        self._pos = end
         return self._join_block(frame, ftype, flags, stream_id)
+
+    def _keep_rest(self) -> None:
+        """Keep what is left of the input (a partial frame) for the next read."""
+        pos = self._pos
+        buf = self._buf
+        if pos == len(buf):
+            self._buf = b""
+            self._pos = 0
+        elif pos:
+            if isinstance(buf, bytearray):
+                del buf[:pos]
+            else:
+                self._buf = bytearray(buf[pos:])
+            self._pos = 0
+        elif not isinstance(self._buf, bytearray):
+            self._buf = bytearray(self._buf)
 
     def _join_block(self, frame: Any, ftype: int, flags: int, stream_id: int) -> Frame | None:
         """A header block over CONTINUATION frames becomes one HEADERS frame, as in h2."""
