@@ -13,6 +13,7 @@
 from ._config import Config as Config
 from ._errors import (
     ConnectionClosed as ConnectionClosed,
+    ErrorCode as ErrorCode,
     H2Error as H2Error,
     HPACKError as HPACKError,
     LocalProtocolError as LocalProtocolError,
