@@ -49,6 +49,8 @@ HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 
 # RFC 9113 §4.1 and §6: what the client needs to find the GOAWAY frames in what it reads.
 _FRAME_HEADER_LENGTH = 9
+# How long one write may wait for the server to read (it is shielded from cancellation).
+_SEND_TIMEOUT = 30.0
 _GOAWAY = 0x7
 _HEADER_BLOCK_FRAMES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
 _END_HEADERS = 0x4
@@ -160,30 +162,39 @@ class StreamingResponse:
     def status(self) -> int | None:
         return self._state.response.status
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        """``async for chunk in response`` is ``async for chunk in response.aiter_bytes()``."""
-        return self.aiter_bytes()
+    def __aiter__(self) -> StreamingResponse:
+        """``async for chunk in response``: the body, chunk by chunk (see :meth:`__anext__`)."""
+        return self
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """Yield body chunks as they arrive, acknowledging each once it is taken.
+    async def __anext__(self) -> bytes:
+        """The next body chunk as it arrives, acknowledged once it is taken.
 
-        Raises :class:`trio_h2.StreamReset` if the stream is reset before its end.
+        A cancelled call takes no chunk.  Raises :class:`trio_h2.StreamReset` if the
+        stream is reset before its end.
         """
         state = self._state
         while True:
+            # Nothing is taken until the chunk is handed over: a cancelled read
+            # leaves it for the next one.
+            await trio.lowlevel.checkpoint_if_cancelled()
             if state.chunks:
                 data, length = state.chunks.pop(0)
                 self._client._acknowledge(state.response.stream_id, length)
-                await self._client._send()
+                await self._client._send()  # shielded
                 state.response.body += data
                 if data:
-                    yield data
+                    return data
                 continue
             if state.done.is_set():
                 if state.response.reset_code is not None:
                     raise StreamReset(state.response.reset_code)
-                return
+                raise StopAsyncIteration
             await state.changed.wait()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive (as ``async for chunk in response`` does)."""
+        async for chunk in self:
+            yield chunk
 
 
 class Client:
@@ -238,18 +249,38 @@ class Client:
         nursery.start_soon(self._reader)
 
     async def _send(self) -> None:
-        async with self._send_lock:
-            data = self.h2.data_to_send()
-            if data:
-                try:
-                    await self.transport.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    raise ConnectionClosed("the server closed the connection") from exc
+        # What h2 has queued goes out whole: a frame cut by a cancellation would
+        # leave the connection unusable, and the call that queued it would have had
+        # half an effect.  The shield is bounded: a server that stops reading
+        # fails the call instead of hanging it.
+        with trio.CancelScope(shield=True):
+            async with self._send_lock:
+                data = self.h2.data_to_send()
+                if data:
+                    await self._send_all(data)
+
+    async def _send_all(self, data: bytes | bytearray) -> None:
+        with trio.move_on_after(_SEND_TIMEOUT) as waited:
+            try:
+                await self.transport.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ConnectionClosed("the server closed the connection") from exc
+        if waited.cancelled_caught:
+            raise ConnectionClosed(f"the server read nothing for {_SEND_TIMEOUT} s")
 
     async def send_raw(self, data: bytes) -> None:
         """Write bytes on the connection as they are (for protocol-level tests)."""
-        async with self._send_lock:
-            await self.transport.send_all(data)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        with trio.CancelScope(shield=True):
+            async with self._send_lock:
+                await self._send_all(data)
+
+    async def _abandon(self, state: _ClientStream) -> None:
+        """Reset a stream whose caller was cancelled, as a real client would."""
+        stream = self.h2.streams.get(state.response.stream_id)
+        if self._closed is None and stream is not None and not stream.closed:
+            self.h2.reset_stream(state.response.stream_id, ErrorCodes.CANCEL)
+            await self._send()
 
     def _acknowledge(self, stream_id: int, length: int) -> None:
         if length and self._closed is None:
@@ -458,25 +489,39 @@ class Client:
             await self._send()
 
     async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = True) -> None:
-        """Send request body bytes on a stream, honouring the server's windows."""
+        """Send request body bytes on a stream, honouring the server's windows.
+
+        Cancelled before any byte went out, it has sent nothing; cancelled while
+        waiting for credit part-way, the stream is reset (CANCEL), so the server
+        never takes a cut body for a whole one.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
         view = memoryview(data)
-        while True:
+        sent = 0
+        try:
+            while True:
+                state = self._streams.get(stream_id)
+                if state is not None and state.done.is_set():
+                    return  # the server answered (or reset) already; stop uploading
+                if self._closed is not None:
+                    raise ConnectionClosed("the connection is closed")
+                window = self.h2.local_flow_control_window(stream_id)
+                if window <= 0 and len(view):
+                    await self._window_changed.wait()
+                    continue
+                size = min(window, len(view), self.h2.max_outbound_frame_size)
+                last = size == len(view)
+                self.h2.send_data(stream_id, bytes(view[:size]), end_stream=end_stream and last)
+                view = view[size:]
+                sent += size
+                await self._send()
+                if last:
+                    return
+        except trio.Cancelled:
             state = self._streams.get(stream_id)
-            if state is not None and state.done.is_set():
-                return  # the server answered (or reset) already; stop uploading
-            if self._closed is not None:
-                raise ConnectionClosed("the connection is closed")
-            window = self.h2.local_flow_control_window(stream_id)
-            if window <= 0 and len(view):
-                await self._window_changed.wait()
-                continue
-            size = min(window, len(view), self.h2.max_outbound_frame_size)
-            last = size == len(view)
-            self.h2.send_data(stream_id, bytes(view[:size]), end_stream=end_stream and last)
-            view = view[size:]
-            await self._send()
-            if last:
-                return
+            if sent and state is not None:
+                await self._abandon(state)
+            raise
 
     async def request(
         self,
@@ -491,6 +536,10 @@ class Client:
     ) -> Response:
         """Send a request and wait for the whole response (and the pushes it brought).
 
+        Cancelled before the request went out, it has sent nothing; cancelled after,
+        the stream is reset (CANCEL) before ``Cancelled`` is raised; a response that
+        was complete is returned.
+
         ``body`` may be bytes, str or an async iterable of bytes (streamed, with flow
         control).  ``trailers``, if given, follow the body in a HEADERS frame that
         ends the request stream.
@@ -501,13 +550,23 @@ class Client:
         connection that closes (or a GOAWAY that leaves the stream out) before the
         response raises :class:`trio_h2.ConnectionClosed` either way.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         state = await self._open(method, path, headers, body, authority, True, trailers=trailers)
-        await self._send_body(state, body, trailers)
-        await state.done.wait()
         response = state.response
-        for pushed in response.pushed:
-            pushed_state = self._streams[pushed.stream_id]
-            await pushed_state.done.wait()
+        try:
+            await self._send_body(state, body, trailers)
+            await state.done.wait()
+            for pushed in response.pushed:
+                pushed_state = self._streams[pushed.stream_id]
+                await pushed_state.done.wait()
+        except trio.Cancelled:
+            if not state.done.is_set():
+                # The request went out: the stream is reset, so the server sees it
+                # abandoned rather than waiting for a reader that is gone.
+                await self._abandon(state)
+                raise
+            # The response is complete: it is returned, and the cancellation is
+            # delivered at the caller's next checkpoint.
         if response.reset_code is not None and raise_on_reset:
             raise StreamReset(response.reset_code)
         if response.status is None and response.reset_code is None:
@@ -548,6 +607,7 @@ class Client:
         can hold the server at a closed window.  ``body`` and ``trailers`` are as for
         :meth:`request`, and are sent while the response is read.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         state = await self._open(
             method, path, headers, body, authority, True, auto_ack=False, trailers=trailers
         )
@@ -563,6 +623,7 @@ class Client:
 
     async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
         """Send RST_STREAM for a stream."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         self.h2.reset_stream(stream_id, error_code)
         await self._send()
 
@@ -576,6 +637,7 @@ class Client:
         authority: str = "example.test",
     ) -> int:
         """Send only the request HEADERS; returns the stream id (for step-by-step tests)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         state = await self._open(method, path, headers, None, authority, end_stream)
         return state.response.stream_id
 
@@ -586,7 +648,12 @@ class Client:
         return state.response
 
     async def ping(self, data: bytes = b"trio_h2!") -> bytes:
-        """Send a PING and wait for its acknowledgement; returns the echoed payload."""
+        """Send a PING and wait for its acknowledgement; returns the echoed payload.
+
+        Cancelled while waiting, the PING has gone out; its acknowledgement is still
+        recorded in :attr:`ping_acks` when it comes.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
         acked = self._ping_acked
         self.h2.ping(data)
         await self._send()
