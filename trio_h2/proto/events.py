@@ -1,4 +1,4 @@
-"""What a protocol connection reports: frozen events, the same for every protocol where they can be.
+"""What a protocol connection reports: frozen events, protocol-neutral where they can be.
 
 A sans-IO connection (``proto.h2``, and the HTTP/1.1 one beside it) turns received
 bytes into a list of these.  The server layer reacts to each one: a new request starts
