@@ -39,6 +39,12 @@ is spent, and while a complete request waits for its response with bytes behind 
 
 Decisions worth knowing
 -----------------------
+* ``RequestReceived.end_stream`` is True for a request without a body, and then no
+  :class:`~.events.RequestEnded` follows; a chunked body always ends with one, even
+  an empty body.
+* While a complete request is being answered and nothing is buffered behind it,
+  reading goes on, so that a peer's end of file is seen during a long response;
+  one read's worth of a pipelined request is the most that waits.
 * HTTP/1.0 connections close after one response, even with ``Connection:
   keep-alive``: h11 does not keep them open (RFC 9112 §9.3 leaves persistence of
   HTTP/1.0 to the server), and a response to them has ``connection: close``.
