@@ -12,7 +12,7 @@ from tests.proto.h1support import get_received, make, pseudo, request
 from trio_h2 import ConnectionClosed, LocalProtocolError
 from trio_h2.proto.events import DataReceived, RequestEnded, RequestReceived
 from trio_h2.proto.h1 import H1Limits, H1Server
-from trio_h2.proto.h1_events import PeerClosed
+from trio_h2.proto.h1.events import PeerClosed
 
 OK_5 = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .events import Event
+from ..events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,10 +40,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ProtocolViolation
+from ..errors import ProtocolViolation
 
 if TYPE_CHECKING:
-    from .h1 import H1Limits
+    from .connection import H1Limits
 
 _TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _TOKEN = re.compile(_TCHAR + rb"+")

@@ -6,10 +6,10 @@ Theory of operation
 reads to :meth:`~H1Server.receive_data` and dispatches the events that come back
 (:class:`~.events.RequestReceived`, :class:`~.events.DataReceived`,
 :class:`~.events.RequestEnded`, :class:`~.events.ConnectionViolation`,
-:class:`~.h1_events.PeerClosed`); the handler's ``send_*`` calls queue bytes that the
+:class:`~.events.PeerClosed`); the handler's ``send_*`` calls queue bytes that the
 driver's writer takes with :meth:`~H1Server.data_to_send`.  No call blocks or awaits.
 
-Inside, received bytes wait in an inbox.  The gate (:mod:`.h1_gate`) follows the
+Inside, received bytes wait in an inbox.  The gate (:mod:`.gate`) follows the
 current request's framing and hands h11 only whole elements it has checked (the
 head, chunk lines, trailers) and body bytes only as far as the handler's credit goes.
 h11 parses them and runs the request/response state machine; the events are built
@@ -80,9 +80,9 @@ from dataclasses import dataclass
 
 import h11
 
-from .._errors import ConnectionClosed, LocalProtocolError
-from .errors import ProtocolViolation
-from .events import (
+from ..._errors import ConnectionClosed, LocalProtocolError
+from ..errors import ProtocolViolation
+from ..events import (
     ConnectionViolation,
     DataReceived,
     Event,
@@ -90,11 +90,11 @@ from .events import (
     RequestEnded,
     RequestReceived,
 )
-from .h1_events import PeerClosed
-from .h1_gate import Head, RequestGate, Stall, field_tokens
-from .h1_reasons import reason_phrase
-from .h1_upgrade import upgrade_protocol
-from .state import ResponseState
+from ..state import ResponseState
+from .events import PeerClosed
+from .gate import Head, RequestGate, Stall, field_tokens
+from .reasons import reason_phrase
+from .upgrade import upgrade_protocol
 
 __all__ = ["H1Limits", "H1Server"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from .h1_gate import Fields, Head, field_tokens
+from .gate import Fields, Head, field_tokens
 
 _BASE64URL = re.compile(rb"[A-Za-z0-9_\-]*=*")
 
