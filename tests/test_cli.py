@@ -6,6 +6,7 @@ for time to pass; the timeouts only bound a test that would otherwise hang.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -49,6 +50,24 @@ APP = textwrap.dedent(
     not_callable = 42
 
     def not_async(stream):
+        pass
+
+    async def asgi(scope: dict, receive: object, send: object) -> None:
+        pass
+
+    class AsgiApp:
+        async def __call__(self, scope, receive, send):
+            pass
+
+    asgi_app = AsgiApp()
+
+    async def two_arguments(stream, extra):
+        pass
+
+    async def keyword_only(stream: trio_h2.Stream, *, config: int) -> None:
+        pass
+
+    async def no_arguments():
         pass
     """
 )
@@ -284,6 +303,149 @@ async def test_bad_handler_is_a_clear_error(site: Path, spec: str, message: str)
     assert message in result.stderr.decode()
     assert b"Traceback" not in result.stderr
     assert result.stdout == b""
+
+
+ONE_STREAM = "trio_h2 handlers take one argument, a trio_h2.Stream"
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[bytes], message: str) -> None:
+    """Exit status 2 and argparse's two lines: the usage, then the message."""
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 2, lines
+    assert lines[0].startswith("usage: python -m trio_h2 ")
+    assert lines[-1] == f"python -m trio_h2: error: {message}"
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["8000"], "'8000' is not MODULE:HANDLER; to listen on port 8000, use --port 8000"),
+        (
+            ["0.0.0.0:8443"],
+            "'0.0.0.0:8443' is not MODULE:HANDLER; "
+            "to listen on 0.0.0.0 port 8443, use --host 0.0.0.0 --port 8443",
+        ),
+        ([":8000"], "':8000' is not MODULE:HANDLER; to listen on port 8000, use --port 8000"),
+        (
+            ["app:asgi"],
+            f"'app:asgi' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
+        ),
+        (
+            ["app:asgi_app"],
+            f"'app:asgi_app' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
+        ),
+        (["app:two_arguments"], f"'app:two_arguments' takes (stream, extra); {ONE_STREAM}"),
+        (["app:keyword_only"], f"'app:keyword_only' takes (stream, *, config); {ONE_STREAM}"),
+        (["app:no_arguments"], f"'app:no_arguments' takes (); {ONE_STREAM}"),
+    ],
+    ids=["port", "host-port", "colon-port", "asgi", "asgi-instance", "two", "keyword", "none"],
+)
+async def test_positional_argument_errors_say_what_to_do(
+    site: Path, args: list[str], message: str
+) -> None:
+    assert_usage_error(await run_cli(*args, cwd=site), message)
+
+
+def test_handler_signatures_that_take_one_stream_pass() -> None:
+    from trio_h2._cli import check_handler_signature
+
+    async def plain(stream: trio_h2.Stream) -> None:
+        pass
+
+    async def with_default(stream: trio_h2.Stream, extra: int = 1) -> None:
+        pass
+
+    async def variadic(*args: object) -> None:
+        pass
+
+    async def configured(stream: trio_h2.Stream, *, interval: float) -> None:
+        pass
+
+    @functools.wraps(plain)
+    async def wrapped(*args: object, **kwargs: object) -> None:
+        pass
+
+    for target in (
+        plain,
+        with_default,
+        variadic,
+        functools.partial(configured, interval=1.0),
+        wrapped,
+        trio_h2.serve_directory("."),
+    ):
+        check_handler_signature("app:handler", target)
+
+
+@pytest.fixture
+def pem(tmp_path: Path) -> Path:
+    """cert.pem, key.pem (its key), both.pem (key and chain), other-key.pem, junk.pem."""
+    import trustme
+
+    authority = trustme.CA()
+    leaf = authority.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "both.pem"))
+    authority.issue_cert("other.test").private_key_pem.write_to_path(
+        str(tmp_path / "other-key.pem")
+    )
+    (tmp_path / "junk.pem").write_text("not PEM\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--certfile", "cert.pem"],
+            "the certificate file 'cert.pem' holds no private key: "
+            "pass the key's file with --keyfile",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "missing.pem"],
+            "cannot read the key file 'missing.pem': No such file or directory",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "junk.pem"],
+            "the key file 'junk.pem' holds no PEM private key",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "cert.pem"],
+            "the key file 'cert.pem' holds no PEM private key",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "other-key.pem"],
+            "the key file 'other-key.pem' does not match the certificate in 'cert.pem'",
+        ),
+        (
+            ["--certfile", "missing.pem", "--keyfile", "key.pem"],
+            "cannot read the certificate file 'missing.pem': No such file or directory",
+        ),
+        (
+            ["--certfile", "key.pem", "--keyfile", "key.pem"],
+            "the certificate file 'key.pem' holds no PEM certificate",
+        ),
+    ],
+    ids=[
+        "no-key",
+        "key-missing",
+        "key-junk",
+        "key-is-cert",
+        "key-other",
+        "cert-missing",
+        "cert-is-key",
+    ],
+)
+async def test_tls_file_errors_name_the_file(pem: Path, args: list[str], message: str) -> None:
+    assert_usage_error(await run_cli("--port", "0", *args, cwd=pem), message)
+
+
+async def test_certfile_holding_its_key_needs_no_keyfile(pem: Path) -> None:
+    async with cli("--certfile", "both.pem", cwd=pem) as server:
+        await server.wait_serving()
+        assert server.scheme == "https"
+        assert await server.stop() == 0
 
 
 async def test_address_in_use_is_a_clear_error(site: Path) -> None:
