@@ -23,7 +23,6 @@ import pytest
 import trio
 
 import trio_h2
-from tests.support import require_tool
 from trio_h2.testing import connect, open_client
 
 pytestmark = pytest.mark.interop
@@ -179,12 +178,11 @@ async def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
         )
 
 
-async def curl(*args: str) -> tuple[str, str]:
+async def fetch(curl: str, *args: str) -> tuple[str, str]:
     """curl's output and its ``-w`` line: ``(body, "<status> <http version>")``."""
-    tool = require_tool("curl")
     with trio.fail_after(60):
         result = await trio.run_process(
-            [tool, "-s", "--max-time", "30", "-w", "\n%{http_code} %{http_version}", *args],
+            [curl, "-s", "--max-time", "30", "-w", "\n%{http_code} %{http_version}", *args],
             capture_stdout=True,
             capture_stderr=True,
         )
@@ -202,20 +200,20 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-async def test_serves_the_current_directory(site: Path) -> None:
+async def test_serves_the_current_directory(site: Path, curl: str) -> None:
     async with cli(cwd=site) as server:
         match = await server.wait_serving()
         assert match["what"] == str(site)
         assert server.url.startswith("http://127.0.0.1:")
         assert f"curl --http2-prior-knowledge {server.url}/" in server.stdout.lines[-1]
 
-        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert (body, status) == ("hello from a file\n", "200 2")
-        body, status = await curl("--http2-prior-knowledge", server.url + "/")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/")
         assert status == "200 2"
         assert '<a href="hello.txt">hello.txt</a>' in body
         assert '<a href="sub/">sub/</a>' in body
-        _, status = await curl("--http2-prior-knowledge", server.url + "/missing")
+        _, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/missing")
         assert status == "404 2"
 
         # One access-log line per request, on stderr.
@@ -225,17 +223,17 @@ async def test_serves_the_current_directory(site: Path) -> None:
         assert await server.stop() == 0
 
 
-async def test_directory_option_and_no_access_log(site: Path, tmp_path: Path) -> None:
+async def test_directory_option_and_no_access_log(site: Path, tmp_path: Path, curl: str) -> None:
     async with cli("--directory", str(site / "sub"), "--no-access-log", cwd=tmp_path) as server:
         match = await server.wait_serving()
         assert match["what"] == str(site / "sub")
-        _, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        _, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert status == "404 2"
         assert await server.stop() == 0
     assert "HTTP/2" not in server.stderr.text
 
 
-async def test_tls_development_certificate(site: Path) -> None:
+async def test_tls_development_certificate(site: Path, curl: str) -> None:
     async with cli("--tls", cwd=site) as server:
         await server.wait_serving()
         assert server.url.startswith("https://127.0.0.1:")
@@ -244,13 +242,12 @@ async def test_tls_development_certificate(site: Path) -> None:
         ca = Path(ca_path[1])
         assert ca.is_file()
 
-        body, status = await curl("--cacert", str(ca), server.url + "/hello.txt")
+        body, status = await fetch(curl, "--cacert", str(ca), server.url + "/hello.txt")
         assert (body, status) == ("hello from a file\n", "200 2")
         # Verified by name as well as by address, and h2 chosen by ALPN.
-        tool = require_tool("curl")
         with trio.fail_after(60):
             verbose = await trio.run_process(
-                [tool, "-sv", "--cacert", str(ca), f"https://localhost:{server.port}/"],
+                [curl, "-sv", "--cacert", str(ca), f"https://localhost:{server.port}/"],
                 capture_stdout=True,
                 capture_stderr=True,
             )
@@ -261,7 +258,7 @@ async def test_tls_development_certificate(site: Path) -> None:
     assert not ca.exists()
 
 
-async def test_certfile_and_keyfile(site: Path, tmp_path: Path) -> None:
+async def test_certfile_and_keyfile(site: Path, tmp_path: Path, curl: str) -> None:
     import trustme
 
     authority = trustme.CA()
@@ -273,16 +270,18 @@ async def test_certfile_and_keyfile(site: Path, tmp_path: Path) -> None:
     async with cli(*args, cwd=site) as server:
         await server.wait_serving()
         assert server.scheme == "https"
-        body, status = await curl("--cacert", str(tmp_path / "ca.pem"), server.url + "/hello.txt")
+        body, status = await fetch(
+            curl, "--cacert", str(tmp_path / "ca.pem"), server.url + "/hello.txt"
+        )
         assert (body, status) == ("hello from a file\n", "200 2")
         assert await server.stop() == 0
 
 
-async def test_module_handler(site: Path) -> None:
+async def test_module_handler(site: Path, curl: str) -> None:
     async with cli("app:handler", cwd=site) as server:
         match = await server.wait_serving()
         assert match["what"] == "app:handler"
-        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert (body, status) == ("from app\n", "200 2")
         assert await server.stop() == 0
 
@@ -554,7 +553,7 @@ async def _wait_gone(pidfd: int) -> None:
         await trio.lowlevel.wait_readable(pidfd)
 
 
-async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
+async def test_workers_share_the_port_and_stop_on_sigint(site: Path, curl: str) -> None:
     async with cli("--workers", "2", cwd=site) as server:
         match = await server.wait_serving()
         assert "with 2 workers" in server.stdout.lines[-1]
@@ -566,7 +565,9 @@ async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
         pidfds = [fd for fd in map(_pidfd, pids) if fd is not None]
         try:
             for _ in range(4):
-                body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+                body, status = await fetch(
+                    curl, "--http2-prior-knowledge", server.url + "/hello.txt"
+                )
                 assert (body, status) == ("hello from a file\n", "200 2")
             # Each line of the access log names the worker that served it.
             await server.stderr.wait_for(r'"GET /hello.txt HTTP/2" 200', count=4)
@@ -582,9 +583,11 @@ async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
     assert "shutting down" in server.stderr.text
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "pidfd_open"),
+    reason="needs os.pidfd_open to wait for processes that are not children",
+)
 async def test_workers_do_not_outlive_their_supervisor(site: Path) -> None:
-    if not hasattr(os, "pidfd_open"):
-        pytest.skip("needs os.pidfd_open to wait for processes that are not children")
     async with cli("--workers", "2", cwd=site) as server:
         await server.wait_serving()
         await server.stderr.wait_for(r"worker \d+ serving", count=2)
