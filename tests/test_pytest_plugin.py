@@ -8,7 +8,9 @@ anyone.  The projects run with and without pytest-trio's ``trio_mode``.
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +198,37 @@ def test_the_plugin_is_registered_by_its_entry_point(pytester: pytest.Pytester) 
     result = pytester.runpytest("-p", "no:trio_h2")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'trio_h2_client' not found*"])
+
+
+MYAPP = """
+import trio_h2
+
+
+async def hello(stream: trio_h2.Stream) -> None:
+    await stream.respond(200, [("content-type", "text/plain")], b"hello\\n")
+"""
+
+
+def readme_testing_blocks() -> list[tuple[str, str]]:
+    """``(language, code)`` of each block in README's "Testing handlers" section."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Testing handlers\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)
+
+
+def test_readme_testing_examples_run_as_written(pytester: pytest.Pytester) -> None:
+    blocks = readme_testing_blocks()
+    assert [language for language, _ in blocks] == ["python", "toml", "python", "python"]
+    (_, first), (_, configuration), (_, marked), (_, fixtures) = blocks
+    pytester.makepyfile(myapp=MYAPP)
+    # With the README's configuration (trio_mode): the first example and the fixtures.
+    pytester.makefile(".toml", pyproject=configuration)
+    pytester.makepyfile(test_first=first, test_fixtures=fixtures)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    # Without trio_mode: the example with the trio mark.
+    (pytester.path / "pyproject.toml").unlink()
+    for name in ("test_first.py", "test_fixtures.py"):
+        (pytester.path / name).unlink()
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.makepyfile(test_marked=marked)
+    pytester.runpytest().assert_outcomes(passed=1)
