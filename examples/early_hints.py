@@ -11,6 +11,7 @@ work is done.  Any number of 1xx responses may precede the final one.
 from __future__ import annotations
 
 import argparse
+import sys
 from functools import partial
 
 import trio
@@ -52,5 +53,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

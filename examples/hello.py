@@ -7,6 +7,7 @@ curl --http2-prior-knowledge http://127.0.0.1:8080/
 from __future__ import annotations
 
 import argparse
+import sys
 from functools import partial
 
 import trio
@@ -30,5 +31,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

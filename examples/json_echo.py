@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from functools import partial
 
 import trio
@@ -55,5 +56,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

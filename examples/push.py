@@ -10,6 +10,7 @@ stream, simply gets the page; it asks for /style.css itself when it needs it.
 from __future__ import annotations
 
 import argparse
+import sys
 from functools import partial
 
 import trio
@@ -61,5 +62,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

@@ -14,6 +14,7 @@ response is headers only; the channel is closed and the producer stops.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from functools import partial
 
@@ -64,5 +65,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port, args.interval)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

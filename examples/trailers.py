@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import struct
+import sys
 from functools import partial
 
 import trio
@@ -106,5 +107,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.port)
-    except KeyboardInterrupt:
-        pass
+    except* KeyboardInterrupt:
+        # serve() has shut down gracefully by now; the KeyboardInterrupt comes
+        # wrapped in the nursery's exception group, which except* looks inside.
+        print("Stopped.", file=sys.stderr)

@@ -36,4 +36,26 @@ def ca_file(ca: trustme.CA, tmp_path: object) -> str:
 # Re-exported for tests that import them from here.
 from tests.support import IN_CI, require_tool, running_server  # noqa: E402
 
+# The real clients, as sync fixtures: a skip raised inside a trio test loses its
+# reason (pytest-trio re-raises it bare), one raised while a fixture is set up keeps it.
+
+
+@pytest.fixture(scope="session")
+def curl() -> str:
+    """The path of curl; without it the test is skipped (a failure in CI)."""
+    return require_tool("curl")
+
+
+@pytest.fixture(scope="session")
+def nghttp() -> str:
+    """The path of nghttp; without it the test is skipped (a failure in CI)."""
+    return require_tool("nghttp")
+
+
+@pytest.fixture(scope="session")
+def h2load() -> str:
+    """The path of h2load; without it the test is skipped (a failure in CI)."""
+    return require_tool("h2load")
+
+
 __all__ = ["IN_CI", "require_tool", "running_server"]

@@ -19,7 +19,11 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def require_tool(name: str) -> str:
-    """The path of an external client, or skip the test (fail in CI) without it."""
+    """The path of an external client, or skip the test (fail in CI) without it.
+
+    Call it from a sync test or fixture (conftest.py has ``curl``, ``nghttp`` and
+    ``h2load``): inside a trio test pytest-trio re-raises the skip without its reason.
+    """
     path = shutil.which(name)
     if path is None:
         if IN_CI:

@@ -6,6 +6,7 @@ for time to pass; the timeouts only bound a test that would otherwise hang.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -22,7 +23,6 @@ import pytest
 import trio
 
 import trio_h2
-from tests.support import require_tool
 from trio_h2.testing import connect, open_client
 
 pytestmark = pytest.mark.interop
@@ -49,6 +49,24 @@ APP = textwrap.dedent(
     not_callable = 42
 
     def not_async(stream):
+        pass
+
+    async def asgi(scope: dict, receive: object, send: object) -> None:
+        pass
+
+    class AsgiApp:
+        async def __call__(self, scope, receive, send):
+            pass
+
+    asgi_app = AsgiApp()
+
+    async def two_arguments(stream, extra):
+        pass
+
+    async def keyword_only(stream: trio_h2.Stream, *, config: int) -> None:
+        pass
+
+    async def no_arguments():
         pass
     """
 )
@@ -160,12 +178,11 @@ async def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
         )
 
 
-async def curl(*args: str) -> tuple[str, str]:
+async def fetch(curl: str, *args: str) -> tuple[str, str]:
     """curl's output and its ``-w`` line: ``(body, "<status> <http version>")``."""
-    tool = require_tool("curl")
     with trio.fail_after(60):
         result = await trio.run_process(
-            [tool, "-s", "--max-time", "30", "-w", "\n%{http_code} %{http_version}", *args],
+            [curl, "-s", "--max-time", "30", "-w", "\n%{http_code} %{http_version}", *args],
             capture_stdout=True,
             capture_stderr=True,
         )
@@ -183,20 +200,20 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-async def test_serves_the_current_directory(site: Path) -> None:
+async def test_serves_the_current_directory(site: Path, curl: str) -> None:
     async with cli(cwd=site) as server:
         match = await server.wait_serving()
         assert match["what"] == str(site)
         assert server.url.startswith("http://127.0.0.1:")
         assert f"curl --http2-prior-knowledge {server.url}/" in server.stdout.lines[-1]
 
-        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert (body, status) == ("hello from a file\n", "200 2")
-        body, status = await curl("--http2-prior-knowledge", server.url + "/")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/")
         assert status == "200 2"
         assert '<a href="hello.txt">hello.txt</a>' in body
         assert '<a href="sub/">sub/</a>' in body
-        _, status = await curl("--http2-prior-knowledge", server.url + "/missing")
+        _, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/missing")
         assert status == "404 2"
 
         # One access-log line per request, on stderr.
@@ -206,17 +223,17 @@ async def test_serves_the_current_directory(site: Path) -> None:
         assert await server.stop() == 0
 
 
-async def test_directory_option_and_no_access_log(site: Path, tmp_path: Path) -> None:
+async def test_directory_option_and_no_access_log(site: Path, tmp_path: Path, curl: str) -> None:
     async with cli("--directory", str(site / "sub"), "--no-access-log", cwd=tmp_path) as server:
         match = await server.wait_serving()
         assert match["what"] == str(site / "sub")
-        _, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        _, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert status == "404 2"
         assert await server.stop() == 0
     assert "HTTP/2" not in server.stderr.text
 
 
-async def test_tls_development_certificate(site: Path) -> None:
+async def test_tls_development_certificate(site: Path, curl: str) -> None:
     async with cli("--tls", cwd=site) as server:
         await server.wait_serving()
         assert server.url.startswith("https://127.0.0.1:")
@@ -225,13 +242,12 @@ async def test_tls_development_certificate(site: Path) -> None:
         ca = Path(ca_path[1])
         assert ca.is_file()
 
-        body, status = await curl("--cacert", str(ca), server.url + "/hello.txt")
+        body, status = await fetch(curl, "--cacert", str(ca), server.url + "/hello.txt")
         assert (body, status) == ("hello from a file\n", "200 2")
         # Verified by name as well as by address, and h2 chosen by ALPN.
-        tool = require_tool("curl")
         with trio.fail_after(60):
             verbose = await trio.run_process(
-                [tool, "-sv", "--cacert", str(ca), f"https://localhost:{server.port}/"],
+                [curl, "-sv", "--cacert", str(ca), f"https://localhost:{server.port}/"],
                 capture_stdout=True,
                 capture_stderr=True,
             )
@@ -242,7 +258,7 @@ async def test_tls_development_certificate(site: Path) -> None:
     assert not ca.exists()
 
 
-async def test_certfile_and_keyfile(site: Path, tmp_path: Path) -> None:
+async def test_certfile_and_keyfile(site: Path, tmp_path: Path, curl: str) -> None:
     import trustme
 
     authority = trustme.CA()
@@ -254,16 +270,18 @@ async def test_certfile_and_keyfile(site: Path, tmp_path: Path) -> None:
     async with cli(*args, cwd=site) as server:
         await server.wait_serving()
         assert server.scheme == "https"
-        body, status = await curl("--cacert", str(tmp_path / "ca.pem"), server.url + "/hello.txt")
+        body, status = await fetch(
+            curl, "--cacert", str(tmp_path / "ca.pem"), server.url + "/hello.txt"
+        )
         assert (body, status) == ("hello from a file\n", "200 2")
         assert await server.stop() == 0
 
 
-async def test_module_handler(site: Path) -> None:
+async def test_module_handler(site: Path, curl: str) -> None:
     async with cli("app:handler", cwd=site) as server:
         match = await server.wait_serving()
         assert match["what"] == "app:handler"
-        body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+        body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert (body, status) == ("from app\n", "200 2")
         assert await server.stop() == 0
 
@@ -284,6 +302,149 @@ async def test_bad_handler_is_a_clear_error(site: Path, spec: str, message: str)
     assert message in result.stderr.decode()
     assert b"Traceback" not in result.stderr
     assert result.stdout == b""
+
+
+ONE_STREAM = "trio_h2 handlers take one argument, a trio_h2.Stream"
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[bytes], message: str) -> None:
+    """Exit status 2 and argparse's two lines: the usage, then the message."""
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 2, lines
+    assert lines[0].startswith("usage: python -m trio_h2 ")
+    assert lines[-1] == f"python -m trio_h2: error: {message}"
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["8000"], "'8000' is not MODULE:HANDLER; to listen on port 8000, use --port 8000"),
+        (
+            ["0.0.0.0:8443"],
+            "'0.0.0.0:8443' is not MODULE:HANDLER; "
+            "to listen on 0.0.0.0 port 8443, use --host 0.0.0.0 --port 8443",
+        ),
+        ([":8000"], "':8000' is not MODULE:HANDLER; to listen on port 8000, use --port 8000"),
+        (
+            ["app:asgi"],
+            f"'app:asgi' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
+        ),
+        (
+            ["app:asgi_app"],
+            f"'app:asgi_app' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
+        ),
+        (["app:two_arguments"], f"'app:two_arguments' takes (stream, extra); {ONE_STREAM}"),
+        (["app:keyword_only"], f"'app:keyword_only' takes (stream, *, config); {ONE_STREAM}"),
+        (["app:no_arguments"], f"'app:no_arguments' takes (); {ONE_STREAM}"),
+    ],
+    ids=["port", "host-port", "colon-port", "asgi", "asgi-instance", "two", "keyword", "none"],
+)
+async def test_positional_argument_errors_say_what_to_do(
+    site: Path, args: list[str], message: str
+) -> None:
+    assert_usage_error(await run_cli(*args, cwd=site), message)
+
+
+def test_handler_signatures_that_take_one_stream_pass() -> None:
+    from trio_h2._cli import check_handler_signature
+
+    async def plain(stream: trio_h2.Stream) -> None:
+        pass
+
+    async def with_default(stream: trio_h2.Stream, extra: int = 1) -> None:
+        pass
+
+    async def variadic(*args: object) -> None:
+        pass
+
+    async def configured(stream: trio_h2.Stream, *, interval: float) -> None:
+        pass
+
+    @functools.wraps(plain)
+    async def wrapped(*args: object, **kwargs: object) -> None:
+        pass
+
+    for target in (
+        plain,
+        with_default,
+        variadic,
+        functools.partial(configured, interval=1.0),
+        wrapped,
+        trio_h2.serve_directory("."),
+    ):
+        check_handler_signature("app:handler", target)
+
+
+@pytest.fixture
+def pem(tmp_path: Path) -> Path:
+    """cert.pem, key.pem (its key), both.pem (key and chain), other-key.pem, junk.pem."""
+    import trustme
+
+    authority = trustme.CA()
+    leaf = authority.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "both.pem"))
+    authority.issue_cert("other.test").private_key_pem.write_to_path(
+        str(tmp_path / "other-key.pem")
+    )
+    (tmp_path / "junk.pem").write_text("not PEM\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--certfile", "cert.pem"],
+            "the certificate file 'cert.pem' holds no private key: "
+            "pass the key's file with --keyfile",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "missing.pem"],
+            "cannot read the key file 'missing.pem': No such file or directory",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "junk.pem"],
+            "the key file 'junk.pem' holds no PEM private key",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "cert.pem"],
+            "the key file 'cert.pem' holds no PEM private key",
+        ),
+        (
+            ["--certfile", "cert.pem", "--keyfile", "other-key.pem"],
+            "the key file 'other-key.pem' does not match the certificate in 'cert.pem'",
+        ),
+        (
+            ["--certfile", "missing.pem", "--keyfile", "key.pem"],
+            "cannot read the certificate file 'missing.pem': No such file or directory",
+        ),
+        (
+            ["--certfile", "key.pem", "--keyfile", "key.pem"],
+            "the certificate file 'key.pem' holds no PEM certificate",
+        ),
+    ],
+    ids=[
+        "no-key",
+        "key-missing",
+        "key-junk",
+        "key-is-cert",
+        "key-other",
+        "cert-missing",
+        "cert-is-key",
+    ],
+)
+async def test_tls_file_errors_name_the_file(pem: Path, args: list[str], message: str) -> None:
+    assert_usage_error(await run_cli("--port", "0", *args, cwd=pem), message)
+
+
+async def test_certfile_holding_its_key_needs_no_keyfile(pem: Path) -> None:
+    async with cli("--certfile", "both.pem", cwd=pem) as server:
+        await server.wait_serving()
+        assert server.scheme == "https"
+        assert await server.stop() == 0
 
 
 async def test_address_in_use_is_a_clear_error(site: Path) -> None:
@@ -392,7 +553,7 @@ async def _wait_gone(pidfd: int) -> None:
         await trio.lowlevel.wait_readable(pidfd)
 
 
-async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
+async def test_workers_share_the_port_and_stop_on_sigint(site: Path, curl: str) -> None:
     async with cli("--workers", "2", cwd=site) as server:
         match = await server.wait_serving()
         assert "with 2 workers" in server.stdout.lines[-1]
@@ -404,7 +565,9 @@ async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
         pidfds = [fd for fd in map(_pidfd, pids) if fd is not None]
         try:
             for _ in range(4):
-                body, status = await curl("--http2-prior-knowledge", server.url + "/hello.txt")
+                body, status = await fetch(
+                    curl, "--http2-prior-knowledge", server.url + "/hello.txt"
+                )
                 assert (body, status) == ("hello from a file\n", "200 2")
             # Each line of the access log names the worker that served it.
             await server.stderr.wait_for(r'"GET /hello.txt HTTP/2" 200', count=4)
@@ -420,9 +583,11 @@ async def test_workers_share_the_port_and_stop_on_sigint(site: Path) -> None:
     assert "shutting down" in server.stderr.text
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "pidfd_open"),
+    reason="needs os.pidfd_open to wait for processes that are not children",
+)
 async def test_workers_do_not_outlive_their_supervisor(site: Path) -> None:
-    if not hasattr(os, "pidfd_open"):
-        pytest.skip("needs os.pidfd_open to wait for processes that are not children")
     async with cli("--workers", "2", cwd=site) as server:
         await server.wait_serving()
         await server.stderr.wait_for(r"worker \d+ serving", count=2)

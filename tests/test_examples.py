@@ -20,8 +20,6 @@ import httpx
 import pytest
 import trio
 
-from tests.support import require_tool
-
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +86,7 @@ def h2_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(http1=False, http2=True, timeout=60)
 
 
-async def test_hello() -> None:
-    curl = require_tool("curl")
+async def test_hello(curl: str) -> None:
     async with example("hello") as url:
         out = await run(curl, "-s", "--http2-prior-knowledge", "-w", "|%{http_version}", url)
         async with h2_client() as client:
@@ -100,8 +97,7 @@ async def test_hello() -> None:
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
 
 
-async def test_push_seen_by_nghttp() -> None:
-    nghttp = require_tool("nghttp")
+async def test_push_seen_by_nghttp(nghttp: str) -> None:
     async with example("push") as url:
         out = await run(nghttp, "-v", url + "/")
         without_push = await run(nghttp, "-v", "--no-push", url + "/")
@@ -121,8 +117,7 @@ async def test_push_seen_by_nghttp() -> None:
     assert "This page's stylesheet came with it" in without_push
 
 
-async def test_trailers_seen_by_nghttp(tmp_path: Path) -> None:
-    nghttp = require_tool("nghttp")
+async def test_trailers_seen_by_nghttp(tmp_path: Path, nghttp: str) -> None:
     request = tmp_path / "hello.bin"
     request.write_bytes(b"\x00\x00\x00\x00\x07\x0a\x05world")
     grpc = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
@@ -145,8 +140,7 @@ async def test_trailers_seen_by_nghttp(tmp_path: Path) -> None:
     assert "recv DATA frame" not in unknown
 
 
-async def test_early_hints_seen_by_nghttp() -> None:
-    nghttp = require_tool("nghttp")
+async def test_early_hints_seen_by_nghttp(nghttp: str) -> None:
     async with example("early_hints") as url:
         out = await run(nghttp, "-v", url + "/")
     hint_at = out.index(":status: 103")
@@ -158,8 +152,7 @@ async def test_early_hints_seen_by_nghttp() -> None:
     assert "<h1>Hinted</h1>" in out[final_at:]
 
 
-async def test_server_sent_events_arrive_one_by_one_through_curl() -> None:
-    curl = require_tool("curl")
+async def test_server_sent_events_arrive_one_by_one_through_curl(curl: str) -> None:
     async with example("sse", "--interval", "0.2") as url, trio.open_nursery() as nursery:
         command = [curl, "-sN", "--http2-prior-knowledge", url + "/events"]
         process: trio.Process = await nursery.start(
@@ -183,8 +176,7 @@ async def test_server_sent_events_arrive_one_by_one_through_curl() -> None:
     assert ids == [1, 2, 3]
 
 
-async def test_file_server(tmp_path: Path) -> None:
-    curl = require_tool("curl")
+async def test_file_server(tmp_path: Path, curl: str) -> None:
     root = tmp_path / "site"
     (root / "docs").mkdir(parents=True)
     (root / "index.html").write_text("<h1>home</h1>\n")

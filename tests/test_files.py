@@ -59,11 +59,11 @@ async def get(
 @pytest.mark.parametrize(
     ("path", "content_type", "body"),
     [
-        ("/hello.txt", "text/plain", b"hello\n"),
-        ("/empty.txt", "text/plain", b""),
-        ("/page.html", "text/html", b"<p>page</p>"),
-        ("/style.css", "text/css", b"p {}"),
-        ("/data.json", "application/json", b"{}"),
+        ("/hello.txt", "text/plain; charset=utf-8", b"hello\n"),
+        ("/empty.txt", "text/plain; charset=utf-8", b""),
+        ("/page.html", "text/html; charset=utf-8", b"<p>page</p>"),
+        ("/style.css", "text/css; charset=utf-8", b"p {}"),
+        ("/data.json", "application/json; charset=utf-8", b"{}"),
         ("/blob.unknownext", "application/octet-stream", b"\x00\x01"),
         # A compressed file is what it is, not a content-encoding to undo.
         ("/archive.tar.gz", "application/gzip", b"\x1f\x8b"),
@@ -80,6 +80,38 @@ async def test_files_with_content_type_and_length(
     assert response.header("content-encoding") is None
 
 
+@pytest.mark.parametrize(
+    ("name", "charset"),
+    [
+        ("notes.txt", True),
+        ("page.html", True),
+        ("style.css", True),
+        ("app.js", True),
+        ("module.mjs", True),
+        ("data.json", True),
+        ("image.svg", True),
+        ("feed.xml", True),
+        ("table.csv", True),
+        ("image.png", False),
+        ("font.woff2", False),
+        ("archive.zip", False),
+        ("notes.txt.gz", False),  # served as application/gzip: bytes, not text
+        ("blob.unknownext", False),
+    ],
+)
+async def test_text_types_say_utf_8(tmp_path: Path, name: str, charset: bool) -> None:
+    import mimetypes
+
+    (tmp_path / name).write_bytes(b"x")
+    response = await get(tmp_path, "/" + name)
+    content_type = response.header("content-type") or ""
+    kind, _, parameters = content_type.partition(";")
+    assert parameters == (" charset=utf-8" if charset else ""), content_type
+    guessed, encoding = mimetypes.guess_type(name, strict=False)
+    if encoding is None:
+        assert kind == (guessed or "application/octet-stream")
+
+
 async def test_percent_decoding_and_query_ignored(site: Path) -> None:
     response = await get(site, "/with%20space%20%C3%A9.txt?download=1&x=%2e%2e")
     assert (response.status, response.body) == (200, b"spaced\n")
@@ -90,7 +122,7 @@ async def test_percent_decoding_and_query_ignored(site: Path) -> None:
 async def test_index_html_for_a_directory(site: Path) -> None:
     response = await get(site, "/docs/")
     assert response.status == 200
-    assert response.header("content-type") == "text/html"
+    assert response.header("content-type") == "text/html; charset=utf-8"
     assert response.body == b"<h1>docs</h1>"
 
 
@@ -135,6 +167,129 @@ async def test_root_listing_has_no_parent_link(site: Path) -> None:
     assert "../" not in response.text
     assert '<a href="docs/">docs/</a>' in response.text
     assert '<a href="with%20space%20%C3%A9.txt">with space é.txt</a>' in response.text
+
+
+def listed_hrefs(page: str) -> list[str]:
+    """The links of a listing's rows, in order, without the parent link."""
+    return [html.unescape(h) for h in re.findall(r'<td class="name"><a href="([^"]*)"', page)][
+        page.count('href="../"') :
+    ]
+
+
+async def test_listing_leaves_out_what_a_request_would_refuse(site: Path) -> None:
+    listed = site / "listed"
+    (listed / "link-out").symlink_to(site.parent / "secret.txt")
+    (listed / "dir-link-out").symlink_to(site.parent)
+    (listed / "broken-link").symlink_to(site / "nowhere")
+    (listed / ".hidden").write_text("dot")
+    (listed / ".hidden-dir").mkdir()
+    os.mkfifo(listed / "fifo")
+    (listed / "link-in").symlink_to(site / "hello.txt")
+    (listed / "dir-link-in").symlink_to(site / "docs")
+    async with connect(trio_h2.serve_directory(site)) as client:
+        page = (await client.get("/listed/")).text
+        hrefs = listed_hrefs(page)
+        assert sorted(hrefs) == sorted(
+            ["b.txt", quote(EVIL_NAME, safe=""), "sub/", "link-in", "dir-link-in/"]
+        )
+        # What is listed can be fetched; what is not, cannot.
+        for href in hrefs:
+            assert (await client.get("/listed/" + href)).status == 200, href
+        for name in (
+            "link-out",
+            "dir-link-out/",
+            "broken-link",
+            ".hidden",
+            ".hidden-dir/",
+            "fifo",
+        ):
+            assert name not in page
+            assert (await client.get("/listed/" + name)).status == 404, name
+    async with connect(trio_h2.serve_directory(site, dotfiles=True)) as client:
+        hrefs = listed_hrefs((await client.get("/listed/")).text)
+    assert ".hidden" in hrefs
+    assert ".hidden-dir/" in hrefs
+    assert "link-out" not in hrefs
+
+
+async def test_listing_shows_size_and_modification_time(tmp_path: Path) -> None:
+    moment = 1_614_834_367  # 2021-03-04 05:06:07 UTC
+    (tmp_path / "small.txt").write_bytes(b"abc")
+    (tmp_path / "kilo.bin").write_bytes(b"k" * 1536)
+    (tmp_path / "mega.bin").write_bytes(b"m" * (5 * 1024 * 1024 + 300 * 1024))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "alias.txt").symlink_to(tmp_path / "kilo.bin")
+    for name in ("small.txt", "kilo.bin", "mega.bin", "folder"):
+        os.utime(tmp_path / name, (moment, moment))
+    page = (await get(tmp_path, "/")).text
+    rows = dict(re.findall(r'<tr><td class="name"><a href="([^"]+)">.*?</a></td>(.*?)</tr>', page))
+    when = '<td class="time"><time datetime="2021-03-04T05:06:07Z">2021-03-04 05:06</time></td>'
+    assert rows["small.txt"] == f'<td class="size">3 B</td>{when}'
+    assert rows["kilo.bin"] == f'<td class="size" title="1,536 bytes">1.5 KiB</td>{when}'
+    assert rows["mega.bin"] == f'<td class="size" title="5,550,080 bytes">5.3 MiB</td>{when}'
+    assert rows["folder/"] == f'<td class="size">\u2014</td>{when}'
+    # A link inside the root is listed as what it leads to, as it is served.
+    assert rows["alias.txt"] == rows["kilo.bin"]
+    assert "<footer>1 directory, 4 files</footer>" in page
+
+
+def test_sizes_are_short() -> None:
+    sizes = [0, 1023, 1024, 1536, 1024 * 1024 - 1, 10 * 1024**3, 3 * 1024**5]
+    assert [_files._human_size(size) for size in sizes] == [
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "1.5 KiB",
+        "1.0 MiB",
+        "10.0 GiB",
+        "3.0 PiB",
+    ]
+
+
+async def test_listing_sorts_directories_first_ignoring_case(tmp_path: Path) -> None:
+    for name in ("b.txt", "A.txt", "c.txt"):
+        (tmp_path / name).write_text(name)
+    for name in ("zed", "Beta", "alpha"):
+        (tmp_path / name).mkdir()
+    page = (await get(tmp_path, "/")).text
+    assert listed_hrefs(page) == ["alpha/", "Beta/", "zed/", "A.txt", "b.txt", "c.txt"]
+
+
+async def test_listing_is_a_valid_html5_page_without_scripts(site: Path) -> None:
+    import html5lib
+
+    listed = site / "listed" / "sub"
+    (listed / "quote\"and'apostrophe.txt").write_text("q")
+    (listed / "<td><script>alert(1)<!--").mkdir()
+    (listed / os.fsdecode(b"latin-1 \xe9.txt")).write_text("not UTF-8")
+    for path in ("/", "/listed/", "/listed/sub/"):
+        response = await get(site, path)
+        assert response.status == 200
+        # strict: any HTML5 parse error (a stray tag, a bad attribute) raises.
+        document = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(
+            response.body
+        )
+        assert document.find("head/title").text == f"Index of {path}"
+        assert document.find("body/h1").text == f"Index of {path}"
+        assert document.find("head/style") is not None
+        assert document.find(".//script") is None
+        assert not [
+            name
+            for element in document.iter()
+            for name in element.attrib
+            if name.lower().startswith("on")
+        ]
+        headers = [th.text for th in document.findall("body/table/thead/tr/th")]
+        assert headers == ["Name", "Size", "Modified (UTC)"]
+        links = [a.get("href") for a in document.findall("body/table/tbody/tr/td/a")]
+        assert (links[0] == "../") == (path != "/")
+    names = [a.text for a in document.findall("body/table/tbody/tr/td/a")]
+    assert names == [
+        "../",
+        "<td><script>alert(1)<!--/",
+        "latin-1 \ufffd.txt",
+        "quote\"and'apostrophe.txt",
+    ]
 
 
 async def test_listing_and_index_can_be_turned_off(site: Path) -> None:

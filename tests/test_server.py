@@ -40,15 +40,19 @@ async def test_serve_reports_its_address_and_answers() -> None:
     assert response.body == b"hello\n"
 
 
-async def test_ipv6_loopback() -> None:
+def _have_ipv6_loopback() -> bool:
     if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
+        return False
     try:
-        probe = socket.socket(socket.AF_INET6)
-        probe.bind(("::1", 0))
-        probe.close()
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_loopback() -> None:
     seen: list[object] = []
 
     async def handler(stream: trio_h2.Stream) -> None:

@@ -15,6 +15,7 @@ import inspect
 import logging
 import multiprocessing.connection
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -176,6 +177,10 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
     """The Options, and whether a development certificate was asked for."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.handler is not None:
+        hint = _address_hint(args.handler)
+        if hint is not None:
+            parser.error(f"{args.handler!r} is not MODULE:HANDLER; {hint}")
     if args.handler is not None and args.directory is not None:
         parser.error("give either a MODULE:HANDLER or --directory, not both")
     if args.tls and args.certfile:
@@ -207,7 +212,51 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
     return parser, options, args.tls
 
 
+def _address_hint(spec: str) -> str | None:
+    """What to type instead, when the positional argument is a port or HOST:PORT."""
+    if spec.isdigit():
+        return f"to listen on port {spec}, use --port {spec}"
+    host, colon, port = spec.rpartition(":")
+    if colon and port.isdigit():
+        host = host.removeprefix("[").removesuffix("]")
+        if not host:
+            return f"to listen on port {port}, use --port {port}"
+        return f"to listen on {host} port {port}, use --host {host} --port {port}"
+    return None
+
+
 # ------------------------------------------------------------------- building
+
+#: How every signature complaint ends.
+_ONE_STREAM = "trio_h2 handlers take one argument, a trio_h2.Stream"
+
+
+def _accepts(signature: inspect.Signature, count: int) -> bool:
+    try:
+        signature.bind(*[None] * count)
+    except TypeError:
+        return False
+    return True
+
+
+def check_handler_signature(spec: str, target: Callable[..., object]) -> None:
+    """Raise UsageError unless ``target`` can be called with one positional argument."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return  # nothing to read (some callables written in C): the first request tells
+    if _accepts(signature, 1):
+        return
+    shown = signature.replace(
+        parameters=[
+            parameter.replace(annotation=inspect.Parameter.empty)
+            for parameter in signature.parameters.values()
+        ],
+        return_annotation=inspect.Signature.empty,
+    )
+    if tuple(signature.parameters)[:3] == ("scope", "receive", "send") and _accepts(signature, 3):
+        raise UsageError(f"{spec!r} takes {shown} like an ASGI application; {_ONE_STREAM}")
+    raise UsageError(f"{spec!r} takes {shown}; {_ONE_STREAM}")
 
 
 def load_handler(spec: str) -> Handler:
@@ -236,6 +285,7 @@ def load_handler(spec: str) -> Handler:
         raise UsageError(f"{spec!r} is not callable: it is {target!r}")
     if inspect.isfunction(target) and not inspect.iscoroutinefunction(target):
         raise UsageError(f"{spec!r} is not an async function")
+    check_handler_signature(spec, target)
     return target
 
 
@@ -248,14 +298,55 @@ def make_handler(options: Options) -> Handler:
         raise UsageError(str(exc)) from None
 
 
+_PEM_CERTIFICATE = re.compile(rb"^-----BEGIN (?:TRUSTED )?CERTIFICATE-----", re.MULTILINE)
+_PEM_PRIVATE_KEY = re.compile(rb"^-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----", re.MULTILINE)
+
+
+def _read_pem(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} {path!r}: {exc.strerror or exc}") from None
+
+
 def make_ssl_context(options: Options) -> ssl.SSLContext | None:
-    if options.certfile is None:
+    """The server's TLS context; a UsageError naming the file that is wrong, if one is.
+
+    OpenSSL's own errors do not say which of the two files they are about, so each
+    file is read first and looked at for what it must hold (both are PEM, the only
+    form ``load_cert_chain`` reads).
+    """
+    certfile, keyfile = options.certfile, options.keyfile
+    if certfile is None:
         return None
+    certificate = _read_pem(certfile, "certificate file")
+    if not _PEM_CERTIFICATE.search(certificate):
+        raise UsageError(f"the certificate file {certfile!r} holds no PEM certificate")
+    if keyfile is None:
+        if not _PEM_PRIVATE_KEY.search(certificate):
+            raise UsageError(
+                f"the certificate file {certfile!r} holds no private key: "
+                "pass the key's file with --keyfile"
+            )
+        key_source = f"the private key in {certfile!r}"
+    else:
+        if not _PEM_PRIVATE_KEY.search(_read_pem(keyfile, "key file")):
+            raise UsageError(f"the key file {keyfile!r} holds no PEM private key")
+        key_source = f"the key file {keyfile!r}"
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(options.certfile, options.keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot load the certificate {options.certfile!r}: {exc}") from None
+        context.load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise UsageError(
+                f"{key_source} does not match the certificate in {certfile!r}"
+            ) from None
+        raise UsageError(
+            f"cannot load {key_source} with the certificate in {certfile!r}: {exc}"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot load the certificate {certfile!r}: {exc}") from None
     return context
 
 

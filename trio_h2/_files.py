@@ -11,6 +11,10 @@ worker-thread call per request, so a slow disk stalls no connection.  The open f
 is handed to :meth:`Stream.respond`, which reads it in chunks in a worker thread and
 never whole.
 
+A directory listing shows only what a request for it would get: each entry goes
+through the same checks as a request path (its name as a segment, a symbolic link
+resolved and kept inside the root, a regular file or a directory at the end).
+
 A GET may ask for one byte range of a file (RFC 9110 §14): it gets 206 with that
 range, or 416 when the range starts past the end.  A request for several ranges, a
 range that does not parse, or an ``if-range`` that no longer matches gets the whole
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
@@ -33,6 +38,19 @@ from .server.body import FILE_CHUNK
 from .server.stream import Handler, Stream
 
 _NOT_FOUND = "Not Found"
+# Text is labelled UTF-8, the encoding nearly all of it on the web has: text/*, and
+# the application and image types that are text (an XML or JSON subtype, "+xml" or
+# "+json", counts too).
+_TEXT_TYPES = frozenset(
+    {
+        "application/javascript",
+        "application/ecmascript",
+        "application/x-javascript",
+        "application/json",
+        "application/xml",
+        "image/svg+xml",
+    }
+)
 # Compressed files are served as what they are, not with a content-encoding that
 # would make the client unpack them.
 _ENCODED_TYPES = {
@@ -83,7 +101,9 @@ def serve_directory(
     ignored.  A path that would leave ``root`` (``..``, encoded or not, or a symbolic
     link pointing outside) gets 404; a NUL byte gets 400.  Files are streamed, never
     read whole.  Names starting with a dot (``.git``, ``.env``) are neither served nor
-    listed unless ``dotfiles`` is true.
+    listed unless ``dotfiles`` is true.  Text types (``text/*``, JavaScript, JSON,
+    XML, SVG) are labelled ``charset=utf-8``.  A listing gives each entry's size and
+    modification time, and leaves out what a request for it would be refused.
 
     ::
 
@@ -167,24 +187,34 @@ def _split_target(target: str, dotfiles: bool) -> tuple[list[str], bool, str] | 
     for part in raw.split(b"/"):
         if part in (b"", b"."):
             continue
-        name = os.fsdecode(part)
-        if (
-            part == b".."
-            or (not dotfiles and part.startswith(b"."))
-            or os.sep in name
-            or (os.altsep is not None and os.altsep in name)
-            or os.path.splitdrive(name)[0]
-        ):
+        if _refused_segment(part, dotfiles):
             return _error(404, _NOT_FOUND)
-        segments.append(name)
+        segments.append(os.fsdecode(part))
     return segments, path.endswith("/"), query
+
+
+def _refused_segment(part: bytes, dotfiles: bool) -> bool:
+    """Whether a (percent-decoded) path segment names something never served."""
+    name = os.fsdecode(part)
+    return bool(
+        part == b".."
+        or (not dotfiles and part.startswith(b"."))
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+        or os.path.splitdrive(name)[0]
+    )
+
+
+def _inside(root: str, resolved: str) -> bool:
+    """Whether a path with no symbolic link left in it lies under ``root``."""
+    return resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _lookup(request: _Request) -> _Reply:
     """Everything that touches the file system, run in a worker thread."""
     root = request.root
     path = os.path.realpath(os.path.join(root, *request.segments))
-    if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
+    if not _inside(root, path):
         return _error(404, _NOT_FOUND)
     try:
         info = os.stat(path)
@@ -205,7 +235,7 @@ def _lookup(request: _Request) -> _Reply:
                 if stat.S_ISREG(index_info.st_mode):
                     return _file(index_path, index_info, request)
         if request.listing:
-            return _listing(path, request.segments, request.dotfiles)
+            return _listing(root, path, request.segments, request.dotfiles)
         return _error(404, _NOT_FOUND)
     if not stat.S_ISREG(info.st_mode) or request.slash:
         return _error(404, _NOT_FOUND)
@@ -352,7 +382,11 @@ def _content_type(path: str) -> str:
     kind, encoding = mimetypes.guess_type(path, strict=False)
     if encoding is not None:
         return _ENCODED_TYPES.get(encoding, "application/octet-stream")
-    return kind or "application/octet-stream"
+    if kind is None:
+        return "application/octet-stream"
+    if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith(("+xml", "+json")):
+        return f"{kind}; charset=utf-8"
+    return kind
 
 
 def _not_modified(
@@ -373,42 +407,137 @@ def _not_modified(
     return False
 
 
-def _listing(path: str, segments: list[str], dotfiles: bool) -> _Reply:
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    directory: bool
+    size: int
+    mtime: float
+
+
+def _entry(root: str, entry: os.DirEntry[str], dotfiles: bool) -> _Entry | None:
+    """A directory entry as listed, or None if a request for it would be refused.
+
+    The checks are the request path's: the name as a segment, then (for a symbolic
+    link) the resolved target inside the root, then a regular file or a directory.
+    An entry that is no link lies inside already: the directory itself is resolved.
+    """
+    if _refused_segment(os.fsencode(entry.name), dotfiles):
+        return None
+    try:
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if not _inside(root, target):
+                return None
+            info = os.stat(target)
+        else:
+            info = entry.stat()
+    except (OSError, ValueError):
+        return None  # gone, or a link to nothing: 404 for a request too
+    if stat.S_ISDIR(info.st_mode):
+        return _Entry(entry.name, True, 0, info.st_mtime)
+    if stat.S_ISREG(info.st_mode):
+        return _Entry(entry.name, False, info.st_size, info.st_mtime)
+    return None  # a FIFO, a socket, a device: never served
+
+
+_LISTING_STYLE = """\
+:root { color-scheme: light dark; }
+html { font: 16px/1.5 system-ui, sans-serif; }
+body { max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.25rem; font-weight: 600; overflow-wrap: anywhere; }
+table { width: 100%; border-collapse: collapse; }
+th, td { padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { font-weight: 600; border-bottom: 1px solid #8886; }
+tbody tr:hover { background: #8882; }
+td.name { overflow-wrap: anywhere; }
+.size, .time { white-space: nowrap; font-variant-numeric: tabular-nums; }
+.size { text-align: right; }
+td.size, td.time, footer { opacity: .75; }
+a { text-decoration: none; }
+a:hover { text-decoration: underline; }
+footer { margin-top: 1rem; font-size: .875rem; }
+"""
+
+
+def _listing(root: str, path: str, segments: list[str], dotfiles: bool) -> _Reply:
     import html
 
     try:
         with os.scandir(path) as scan:
-            entries = []
-            for entry in scan:
-                if not dotfiles and entry.name.startswith("."):
-                    continue
-                try:
-                    directory = entry.is_dir()
-                except OSError:
-                    directory = False
-                entries.append((entry.name, directory))
+            entries = [found for entry in scan if (found := _entry(root, entry, dotfiles))]
     except PermissionError:
         return _error(403, "Forbidden")
     except OSError:
         return _error(404, _NOT_FOUND)
-    entries.sort(key=lambda item: (not item[1], item[0]))
+    entries.sort(key=lambda entry: (not entry.directory, entry.name.casefold(), entry.name))
     title = html.escape(_display("/" + "".join(s + "/" for s in segments)))
     lines = [
         "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
-        f"<title>Index of {title}</title></head>",
-        f"<body><h1>Index of {title}</h1>",
-        "<ul>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Index of {title}</title>",
+        f"<style>\n{_LISTING_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>Index of {title}</h1>",
+        "<table>",
+        '<thead><tr><th>Name</th><th class="size">Size</th><th class="time">Modified (UTC)'
+        "</th></tr></thead>",
+        "<tbody>",
     ]
     if segments:
-        lines.append('<li><a href="../">../</a></li>')
-    for name, directory in entries:
-        suffix = "/" if directory else ""
-        href = html.escape(quote(os.fsencode(name), safe="") + suffix)
-        lines.append(f'<li><a href="{href}">{html.escape(_display(name) + suffix)}</a></li>')
-    lines += ["</ul>", "</body></html>", ""]
+        lines.append(
+            '<tr><td class="name"><a href="../">../</a></td><td class="size"></td>'
+            '<td class="time"></td></tr>'
+        )
+    for entry in entries:
+        suffix = "/" if entry.directory else ""
+        href = html.escape(quote(os.fsencode(entry.name), safe="") + suffix)
+        name = html.escape(_display(entry.name) + suffix)
+        size = "\u2014" if entry.directory else _human_size(entry.size)
+        moment = time.gmtime(entry.mtime)
+        lines.append(
+            f'<tr><td class="name"><a href="{href}">{name}</a></td>'
+            f'<td class="size"{_exact_size(entry)}>{size}</td>'
+            f'<td class="time"><time datetime="{time.strftime("%Y-%m-%dT%H:%M:%SZ", moment)}">'
+            f"{time.strftime('%Y-%m-%d %H:%M', moment)}</time></td></tr>"
+        )
+    directories = sum(entry.directory for entry in entries)
+    files = len(entries) - directories
+    lines += [
+        "</tbody>",
+        "</table>",
+        f"<footer>{_count(directories, 'directory', 'directories')}, "
+        f"{_count(files, 'file', 'files')}</footer>",
+        "</body>",
+        "</html>",
+        "",
+    ]
     body = "\n".join(lines).encode("utf-8")
     return _Reply(200, [("content-type", "text/html; charset=utf-8")], body)
+
+
+def _exact_size(entry: _Entry) -> str:
+    return "" if entry.directory or entry.size < 1024 else f' title="{entry.size:,} bytes"'
+
+
+def _human_size(size: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``20.0 MiB``: one decimal past the bytes."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1023.95:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} PiB"
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 def _display(name: str) -> str:

@@ -19,8 +19,6 @@ import pytest
 import trio
 import trustme
 
-from tests.support import require_tool
-
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,8 +91,7 @@ def cert_dir(tmp_path: Path, server_cert: trustme.LeafCert) -> Path:
     return tmp_path
 
 
-async def test_nghttp2_ftw(tmp_path: Path) -> None:
-    curl = require_tool("curl")
+async def test_nghttp2_ftw(tmp_path: Path, curl: str) -> None:
     async with running_example("nghttp2_ftw.py", cwd=tmp_path) as port:
         result = await run(
             curl, "-sS", "--http2-prior-knowledge", "-w", "|%{http_version}",
@@ -104,8 +101,7 @@ async def test_nghttp2_ftw(tmp_path: Path) -> None:
     assert result.stdout == b"nghttp2 FTW\n|2"
 
 
-async def test_nghttp2_push(tmp_path: Path) -> None:
-    nghttp = require_tool("nghttp")
+async def test_nghttp2_push(tmp_path: Path, nghttp: str) -> None:
     async with running_example("nghttp2_push.py", cwd=tmp_path) as port:
         result = await run(nghttp, "-v", f"http://127.0.0.1:{port}/")
     out = result.stdout.decode()
@@ -116,8 +112,7 @@ async def test_nghttp2_push(tmp_path: Path) -> None:
     assert "pushed content" in out
 
 
-async def test_nghttp2_tls_push(cert_dir: Path, ca_file: str) -> None:
-    nghttp = require_tool("nghttp")
+async def test_nghttp2_tls_push(cert_dir: Path, ca_file: str, nghttp: str) -> None:
     async with running_example("nghttp2_tls_push.py", cwd=cert_dir) as port:
         # ALPN picks h2 with a client that verifies the certificate...
         context = ssl.create_default_context(cafile=ca_file)
@@ -171,8 +166,7 @@ async def upstream_server(bodies: dict[str, bytes]) -> AsyncIterator[str]:
         await trio.to_thread.run_sync(thread.join)
 
 
-async def test_nghttp2_reverse_proxy(cert_dir: Path, ca_file: str) -> None:
-    curl = require_tool("curl")
+async def test_nghttp2_reverse_proxy(cert_dir: Path, ca_file: str, curl: str) -> None:
     big = os.urandom(1_048_576)
     bodies = {"/big": big, "/": b"index\n"}
     async with (
@@ -196,8 +190,7 @@ async def test_nghttp2_reverse_proxy(cert_dir: Path, ca_file: str) -> None:
         assert result.stdout == body + b"|2"
 
 
-async def test_hyper_hello(tmp_path: Path) -> None:
-    curl = require_tool("curl")
+async def test_hyper_hello(tmp_path: Path, curl: str) -> None:
     async with running_example("hyper_hello.py", cwd=tmp_path) as port:
         result = await run(
             curl, "-sS", "--http2-prior-knowledge", "-D", "-",

@@ -13,7 +13,7 @@ import trio
 import trustme
 
 import trio_h2
-from tests.support import require_tool, running_server
+from tests.support import running_server
 
 pytestmark = pytest.mark.interop
 
@@ -49,8 +49,7 @@ async def run(*argv: str) -> str:
     return result.stdout.decode() + result.stderr.decode()
 
 
-async def test_curl_prior_knowledge() -> None:
-    curl = require_tool("curl")
+async def test_curl_prior_knowledge(curl: str) -> None:
     async with running_server(app) as address:
         url = f"http://127.0.0.1:{address.port}"
         out = await run(curl, "-s", "--http2-prior-knowledge", "-w", "|%{http_version}", url + "/")
@@ -81,8 +80,7 @@ async def test_curl_prior_knowledge() -> None:
         assert status == "500"
 
 
-async def test_curl_upload(tmp_path: Path) -> None:
-    curl = require_tool("curl")
+async def test_curl_upload(tmp_path: Path, curl: str) -> None:
     payload = tmp_path / "upload.bin"
     data = bytes(range(251)) * 20_000  # 5 MB, not a multiple of any window
     payload.write_bytes(data)
@@ -98,10 +96,9 @@ async def test_curl_upload(tmp_path: Path) -> None:
     assert out == f"{len(data)} {hashlib.sha256(data).hexdigest()}"
 
 
-async def test_curl_reading_slowly_gets_every_byte(tmp_path: Path) -> None:
+async def test_curl_reading_slowly_gets_every_byte(tmp_path: Path, curl: str) -> None:
     # The response is written at once as far as the kernel takes it; a client that
     # reads slowly leaves the rest to the writer, which must resume where it stopped.
-    curl = require_tool("curl")
     out = tmp_path / "huge.bin"
     async with running_server(app) as address:
         url = f"http://127.0.0.1:{address.port}"
@@ -115,8 +112,7 @@ async def test_curl_reading_slowly_gets_every_byte(tmp_path: Path) -> None:
         assert await run(curl, "-s", "--http2-prior-knowledge", url + "/") == "Hello, world!"
 
 
-async def test_curl_ranges_and_resume_on_the_file_server(tmp_path: Path) -> None:
-    curl = require_tool("curl")
+async def test_curl_ranges_and_resume_on_the_file_server(tmp_path: Path, curl: str) -> None:
     site = tmp_path / "site"
     site.mkdir()
     data = hashlib.sha256(b"resume").digest() * 40_000  # 1.28 MB
@@ -141,9 +137,8 @@ async def test_curl_ranges_and_resume_on_the_file_server(tmp_path: Path) -> None
 
 
 async def test_curl_over_tls_negotiates_h2(
-    server_ssl_context: ssl.SSLContext, ca_file: str
+    server_ssl_context: ssl.SSLContext, ca_file: str, curl: str
 ) -> None:
-    curl = require_tool("curl")
     async with running_server(app, ssl_context=server_ssl_context) as address:
         out = await run(
             curl,
@@ -159,8 +154,7 @@ async def test_curl_over_tls_negotiates_h2(
     assert re.search(r"ALPN.*h2", out)
 
 
-async def test_nghttp_verbose_and_concurrent() -> None:
-    nghttp = require_tool("nghttp")
+async def test_nghttp_verbose_and_concurrent(nghttp: str) -> None:
     async with running_server(app) as address:
         url = f"http://127.0.0.1:{address.port}"
         out = await run(nghttp, "-v", url + "/")
@@ -175,8 +169,7 @@ async def test_nghttp_verbose_and_concurrent() -> None:
         assert len(rows) == 10, out
 
 
-async def test_h2load_bounded_run_has_no_failures() -> None:
-    h2load = require_tool("h2load")
+async def test_h2load_bounded_run_has_no_failures(h2load: str) -> None:
     async with running_server(app) as address:
         out = await run(
             h2load, "-n", "2000", "-c", "10", "-m", "10", f"http://127.0.0.1:{address.port}/"
@@ -185,8 +178,7 @@ async def test_h2load_bounded_run_has_no_failures() -> None:
     assert "status codes: 2000 2xx" in out
 
 
-async def test_h2load_over_tls(server_ssl_context: ssl.SSLContext) -> None:
-    h2load = require_tool("h2load")
+async def test_h2load_over_tls(server_ssl_context: ssl.SSLContext, h2load: str) -> None:
     async with running_server(app, ssl_context=server_ssl_context) as address:
         out = await run(
             h2load, "-n", "500", "-c", "5", "-m", "5", f"https://127.0.0.1:{address.port}/"
