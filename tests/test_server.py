@@ -68,10 +68,11 @@ async def test_ipv6_loopback() -> None:
     assert seen[0][0] == "::1"  # type: ignore[index]
 
 
-def client_context(ca: trustme.CA, alpn: list[str]) -> ssl.SSLContext:
+def client_context(ca: trustme.CA, alpn: list[str] | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    context.set_alpn_protocols(alpn)
+    if alpn is not None:
+        context.set_alpn_protocols(alpn)
     return context
 
 
@@ -96,13 +97,47 @@ async def test_tls_negotiates_h2_by_alpn(
     assert response.body == b"hello\n"
 
 
-async def test_tls_client_without_h2_is_closed_cleanly(
+@pytest.mark.parametrize("alpn", [["http/1.1"], None])
+async def test_tls_client_without_h2_is_served_http11(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext, alpn: list[str] | None
+) -> None:
+    async def handler(stream: trio_h2.Stream) -> None:
+        await stream.respond(200, [("content-type", "text/plain")], stream.scheme)
+
+    async with running_server(handler, ssl_context=server_ssl_context) as address:
+        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+        # Like the server (and browsers), it takes an EOF without close_notify for an end.
+        tls = trio.SSLStream(
+            tcp, client_context(ca, alpn), server_hostname="localhost", https_compatible=True
+        )
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() == (None if alpn is None else "http/1.1")
+        await tls.send_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        data = b""
+        while chunk := await tls.receive_some():
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert body == b"https"
+        await tls.aclose()
+        # Clients that choose h2 still get it.
+        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
+        tls = trio.SSLStream(
+            tcp, client_context(ca, ["h2", "http/1.1"]), server_hostname="localhost"
+        )
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() == "h2"
+        await tls.aclose()
+
+
+async def test_tls_client_without_h2_is_closed_cleanly_when_http1_is_off(
     ca: trustme.CA, server_ssl_context: ssl.SSLContext
 ) -> None:
     async def handler(stream: trio_h2.Stream) -> None:
         raise AssertionError("no request can arrive")
 
-    async with running_server(handler, ssl_context=server_ssl_context) as address:
+    config = trio_h2.Config(http1=False)
+    async with running_server(handler, ssl_context=server_ssl_context, config=config) as address:
         tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
         tls = trio.SSLStream(tcp, client_context(ca, ["http/1.1"]), server_hostname="localhost")
         try:
@@ -113,12 +148,6 @@ async def test_tls_client_without_h2_is_closed_cleanly(
         except trio.BrokenResourceError:
             data = b""
         assert data == b""
-        await tls.aclose()
-        # The server is unharmed.
-        tcp = await trio.open_tcp_stream("127.0.0.1", address.port)
-        tls = trio.SSLStream(tcp, client_context(ca, ["h2"]), server_hostname="localhost")
-        await tls.do_handshake()
-        assert tls.selected_alpn_protocol() == "h2"
         await tls.aclose()
 
 

@@ -72,6 +72,21 @@ class Config:
     max_control_frames_per_window: int = 1_000
     #: Length in seconds of the window in which resets and control frames are counted.
     reset_window: float = 10.0
+    #: Whether HTTP/1.1 (and 1.0) is served: over TLS when the client's ALPN does not
+    #: choose h2, on cleartext when the first bytes are not the HTTP/2 preface.
+    http1: bool = True
+    #: Whether HTTP/2 is served (over TLS by ALPN, on cleartext with prior knowledge).
+    http2: bool = True
+    #: Seconds an HTTP/1.1 connection waits for the next request before it is closed.
+    keep_alive_timeout: float = 5.0
+    #: Longest HTTP/1.1 request line; longer ones are answered 414.
+    max_request_line_size: int = 8_190
+    #: Most header fields in an HTTP/1.1 request (or trailer section); more get 431.
+    #: (Their total size is bounded by ``max_header_list_size``.)
+    max_header_count: int = 100
+    #: Requests served on one HTTP/1.1 connection before it is closed (the last
+    #: response says ``connection: close``); None for no limit.
+    max_requests_per_connection: int | None = None
     #: Value of the ``server`` response header; ``None`` sends none.
     server_header: str | None = "trio_h2"
     #: Whether responses get a ``date`` header.
@@ -104,6 +119,15 @@ class Config:
         positive_int("max_outbound_buffer", 16_384)
         positive_int("max_resets_per_window", 1)
         positive_int("max_control_frames_per_window", 1)
+        positive_int("max_request_line_size", 64)
+        positive_int("max_header_count", 1)
+        if self.max_requests_per_connection is not None:
+            positive_int("max_requests_per_connection", 1)
+        for flag in ("http1", "http2", "date_header"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"Config.{flag} must be a bool, not {getattr(self, flag)!r}")
+        if not (self.http1 or self.http2):
+            raise ValueError("Config.http1 and Config.http2 cannot both be off")
         for name in (
             "idle_timeout",
             "handshake_timeout",
@@ -111,6 +135,7 @@ class Config:
             "graceful_shutdown_timeout",
             "send_timeout",
             "reset_window",
+            "keep_alive_timeout",
         ):
             positive_float(name)
         if self.server_header is not None and (
@@ -121,8 +146,6 @@ class Config:
             raise ValueError(
                 f"Config.server_header must be printable text, not {self.server_header!r}"
             )
-        if not isinstance(self.date_header, bool):
-            raise ValueError(f"Config.date_header must be a bool, not {self.date_header!r}")
 
     def replace(self, **changes: object) -> Config:
         """A copy of this Config with ``changes`` applied (and validated)."""

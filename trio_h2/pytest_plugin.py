@@ -37,7 +37,7 @@ import trio
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._connection import Handler
+    from .server.stream import Handler
     from .testing import Client
 
 

@@ -18,6 +18,8 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+import trio_h2
+
 from .rawpeer import GET, POST, PREFACE, open_peer, raw_frame
 
 NO_ERROR = ErrorCodes.NO_ERROR
@@ -33,14 +35,22 @@ STREAM_CLOSED = ErrorCodes.STREAM_CLOSED
 @pytest.mark.parametrize(
     "preface",
     [
-        b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",
         b"PRI * HTTP/1.1\r\n\r\nSM\r\n\r\n",
+        b"PRIX",
     ],
 )
 async def test_invalid_preface_gets_goaway_protocol_error(preface: bytes) -> None:
+    # It starts like the preface: the answer is HTTP/2's, not an HTTP/1.1 400.
     async with open_peer(handshake=False) as peer:
         await peer.send(preface)
+        frame = await peer.expect_goaway(PROTOCOL_ERROR)
+        assert frame.last_stream_id == 0
+
+
+async def test_http1_request_gets_goaway_when_http1_is_off() -> None:
+    async with open_peer(config=trio_h2.Config(http1=False), handshake=False) as peer:
+        await peer.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
         frame = await peer.expect_goaway(PROTOCOL_ERROR)
         assert frame.last_stream_id == 0
 

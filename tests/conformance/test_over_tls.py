@@ -30,7 +30,7 @@ def connect(
 
 async def test_invalid_preface(connect: OpenPeer) -> None:
     async with connect(handshake=False) as peer:
-        await peer.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await peer.send(b"PRI * HTTP/2.0\r\n\r\nXY\r\n\r\n")
         await peer.expect_goaway(ErrorCodes.PROTOCOL_ERROR)
 
 

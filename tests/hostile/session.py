@@ -17,7 +17,8 @@ import trio_h2
 from trio_h2.server.listen import Server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-CONFIG = trio_h2.Config(max_concurrent_streams=3, idle_timeout=5, send_timeout=5)
+# HTTP/2 only: a mangled preface must meet HTTP/2's answer, not be served as HTTP/1.1.
+CONFIG = trio_h2.Config(max_concurrent_streams=3, idle_timeout=5, send_timeout=5, http1=False)
 
 
 class Tracking:

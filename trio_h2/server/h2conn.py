@@ -73,8 +73,13 @@ class Connection(StreamSender):
         *,
         client_address: Any = None,
         date_cache: DateCache | None = None,
+        initial_data: bytes | bytearray = b"",
+        started_at: float | None = None,
     ) -> None:
         self._transport = transport
+        self._started_at = started_at
+        # Bytes read before the protocol was known (the start of the preface).
+        self._initial = initial_data
         self._handler = handler
         self._config = config
         self.client_address = client_address
@@ -187,7 +192,8 @@ class Connection(StreamSender):
         # request at a time goes idle and busy once per request; so the deadline is only
         # ever allowed to fire early, never late: when it fires, the loop works out
         # whether anything has really expired and, if not, reads on under a new one.
-        self._handshake_deadline = trio.current_time() + self._config.handshake_timeout
+        started = self._started_at if self._started_at is not None else trio.current_time()
+        self._handshake_deadline = started + self._config.handshake_timeout
         proto = self._proto
         while proto.state < _CLOSING:
             deadline = self._next_deadline()
@@ -209,10 +215,13 @@ class Connection(StreamSender):
                 # The peer is not reading what we send; read no more work from it.
                 await self._writer.wait_drained()
                 continue
-            try:
-                data = await self._receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
+            if self._initial:
+                data, self._initial = self._initial, b""
+            else:
+                try:
+                    data = await self._receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
             if not data:
                 proto.transport_lost()
                 return

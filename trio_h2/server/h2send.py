@@ -77,6 +77,9 @@ class StreamSender:
             self._proto.acknowledge(stream_id, size)
             self._flush()
 
+    def reading(self, stream_id: int) -> None:
+        """Nothing to do: over HTTP/2 the windows say when the peer may send."""
+
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
         """Queue ``data`` as DATA frames, waiting for credit as it goes.
 

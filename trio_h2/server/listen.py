@@ -25,18 +25,24 @@ import math
 import os
 import socket
 import ssl
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import trio
 
 from .._config import Config
 from .._errors import single_exception
 from .._headers import DateCache
-from .h2conn import Connection, Handler
+from .h1conn import H1Connection
+from .h2conn import Connection
+from .stream import Handler
 
 log = logging.getLogger("trio_h2")
 
-ALPN_PROTOCOLS = ["h2"]
+#: What TLS offers by ALPN, in the server's order of preference.
+ALPN_PROTOCOLS = ["h2", "http/1.1"]
+#: How a cleartext HTTP/2 connection starts (RFC 9113 §3.4); no HTTP/1.x method is
+#: ``PRI``, so these three bytes tell the protocols apart.
+_PREFACE_START = b"PRI"
 
 #: The errors from accept() that mean the process or the system is out of file
 #: descriptors or memory (the list ``trio.serve_listeners`` uses).  They pass with
@@ -60,6 +66,27 @@ class ServerAddress(NamedTuple):
     port: int
 
 
+class ServedConnection(Protocol):
+    """What the server asks of a connection, whatever its protocol."""
+
+    closed: trio.Event
+
+    async def run(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    @property
+    def active_streams(self) -> int: ...
+
+    @property
+    def preface_received(self) -> bool: ...
+
+    @property
+    def idle_since(self) -> float | None: ...
+
+
 class _Slot:
     """One accepted connection, from accept() to its close: what max_connections counts."""
 
@@ -71,7 +98,7 @@ class _Slot:
         #: Shielded from serve()'s cancellation (shutdown is graceful); cancelled to
         #: drop the connection before it has become a Connection.
         self.scope = trio.CancelScope(shield=True)
-        self.connection: Connection | None = None
+        self.connection: ServedConnection | None = None
         self.reclaimed = False
         self.done = trio.Event()
 
@@ -94,7 +121,7 @@ class Server:
         self.handler = handler
         self.config = config
         self.ssl_context = ssl_context
-        self.connections: set[Connection] = set()
+        self.connections: set[ServedConnection] = set()
         self._date = DateCache()
         self._idle: trio.Event | None = None
         self._slots: set[_Slot] = set()
@@ -261,10 +288,11 @@ class Server:
             # too (their slot is there already), or a flood of handshakes that never
             # finish would get past the limit.
             with slot.scope:
-                transport = await self._handshake(stream, peer, slot.scope)
-                if transport is not None and not slot.scope.cancel_called:
-                    handed_over = True  # the Connection closes it from now on
-                    await self.serve_transport(transport, peer, slot.scope, _slot=slot)
+                handshake = await self._handshake(stream, peer, slot.scope)
+                if handshake is not None and not slot.scope.cancel_called:
+                    transport, alpn = handshake
+                    handed_over = True  # the connection closes it from now on
+                    await self.serve_transport(transport, peer, slot.scope, _slot=slot, _alpn=alpn)
         finally:
             if not handed_over:
                 await trio.aclose_forcefully(stream)
@@ -273,10 +301,10 @@ class Server:
 
     async def _handshake(
         self, stream: trio.abc.Stream, peer: Any, scope: trio.CancelScope
-    ) -> trio.abc.Stream | None:
-        """The transport to speak HTTP/2 on, after TLS and ALPN; None if there is none."""
+    ) -> tuple[trio.abc.Stream, str | None] | None:
+        """The transport after TLS, with the protocol ALPN chose; None if there is none."""
         if self.ssl_context is None:
-            return stream
+            return stream, None
         # https_compatible: HTTP/2 clients, like HTTPS ones, often close the TCP
         # connection without a TLS close_notify; that is an EOF, not a failure.
         tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
@@ -292,15 +320,16 @@ class Server:
         if failed or handshake.cancelled_caught or scope.cancel_called:
             await trio.aclose_forcefully(stream)
             return None
-        if tls.selected_alpn_protocol() not in ALPN_PROTOCOLS:
+        # A client that offers no ALPN (or none we know) speaks HTTP/1.1.
+        alpn = tls.selected_alpn_protocol()
+        chosen = "h2" if alpn == "h2" else "http/1.1"
+        if chosen == "http/1.1" and not self.config.http1:
             log.info(
-                "closing TLS connection from %s: it did not negotiate h2 (ALPN %r)",
-                peer,
-                tls.selected_alpn_protocol(),
+                "closing TLS connection from %s: it did not negotiate h2 (ALPN %r)", peer, alpn
             )
             await trio.aclose_forcefully(tls)
             return None
-        return tls
+        return tls, chosen
 
     async def serve_transport(
         self,
@@ -309,11 +338,56 @@ class Server:
         scope: trio.CancelScope | None = None,
         *,
         _slot: _Slot | None = None,
+        _alpn: str | None = None,
     ) -> None:
-        """Speak HTTP/2 on an already-established transport until it closes."""
-        connection = Connection(
-            transport, self.handler, self.config, client_address=peer, date_cache=self._date
-        )
+        """Serve HTTP on an established transport until it closes.
+
+        Over TLS the protocol is the one ALPN chose.  On cleartext it is told by the
+        first bytes: the HTTP/2 preface means HTTP/2 (prior knowledge); anything else
+        is HTTP/1.x.  A connection that starts like the preface and then breaks it
+        gets HTTP/2's answer (GOAWAY), not an HTTP/1.1 one.
+        """
+        config = self.config
+        # The handshake timeout counts from the accept: TLS, sniffing and preface all.
+        started = _slot.accepted_at if _slot is not None else trio.current_time()
+        initial = b""
+        if _alpn is None:
+            try:
+                sniffed = await self._sniff(transport, peer, started)
+            except BaseException:
+                await trio.aclose_forcefully(transport)  # cancelled: reclaimed, or shutdown
+                raise
+            if sniffed is None:
+                await trio.aclose_forcefully(transport)
+                return
+            initial = sniffed
+            http2 = initial.startswith(_PREFACE_START)
+        else:
+            http2 = _alpn == "h2"
+        # A protocol that is off: the other one answers, in its own terms.
+        http2 = (http2 and config.http2) or not config.http1
+        connection: ServedConnection
+        if http2:
+            connection = Connection(
+                transport,
+                self.handler,
+                config,
+                client_address=peer,
+                date_cache=self._date,
+                initial_data=initial,
+                started_at=started,
+            )
+        else:
+            connection = H1Connection(
+                transport,
+                self.handler,
+                config,
+                client_address=peer,
+                date_cache=self._date,
+                initial_data=initial,
+                scheme=b"http" if _alpn is None else b"https",
+                started_at=started,
+            )
         if _slot is not None:
             _slot.connection = connection
         self.connections.add(connection)
@@ -325,6 +399,22 @@ class Server:
             self.connections.discard(connection)
             if self._idle is not None and not self.connections:
                 self._idle.set()
+
+    async def _sniff(self, transport: trio.abc.Stream, peer: Any, started: float) -> bytes | None:
+        """The first bytes of a cleartext connection, enough to tell the protocol."""
+        data = b""
+        with trio.move_on_at(started + self.config.handshake_timeout):
+            while len(data) < len(_PREFACE_START) and _PREFACE_START.startswith(data):
+                try:
+                    chunk = await transport.receive_some(65_536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return None
+                if not chunk:
+                    return None
+                data += chunk
+            return data
+        log.debug("no request from %s in time", peer)
+        return None
 
 
 def _peer_of(stream: trio.abc.Stream) -> Any:
@@ -341,9 +431,17 @@ def _describe(sockname: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def prepare_ssl_context(ssl_context: ssl.SSLContext) -> ssl.SSLContext:
-    """Make sure the context offers h2 by ALPN (the only protocol served over TLS)."""
-    ssl_context.set_alpn_protocols(ALPN_PROTOCOLS)
+def prepare_ssl_context(
+    ssl_context: ssl.SSLContext, config: Config | None = None
+) -> ssl.SSLContext:
+    """Make the context offer, by ALPN, the protocols ``config`` serves (h2, http/1.1)."""
+    config = config or Config()
+    offered = [
+        name
+        for name, on in (("h2", config.http2), ("http/1.1", config.http1))
+        if on and name in ALPN_PROTOCOLS
+    ]
+    ssl_context.set_alpn_protocols(offered)
     return ssl_context
 
 
@@ -359,9 +457,11 @@ async def serve(
     """Serve ``handler`` over HTTP/2 until cancelled.
 
     Each request runs ``await handler(stream)`` in a task of its own, with a
-    :class:`~trio_h2.Stream`.  Without ``ssl_context`` the server speaks cleartext
-    HTTP/2 with prior knowledge (h2c); with one it speaks TLS and negotiates ``h2`` by
-    ALPN (the context's ALPN list is set to ``["h2"]``).  ``host`` may be an IPv4 or
+    :class:`~trio_h2.Stream`, over HTTP/1.1 and HTTP/2 alike.  Without ``ssl_context``
+    the server speaks cleartext on one port: HTTP/2 to a client that starts with its
+    preface (prior knowledge), HTTP/1.x to any other.  With one it speaks TLS and
+    negotiates ``h2`` or ``http/1.1`` by ALPN (the context's ALPN list is set to what
+    ``config`` serves); a client that offers no ALPN gets HTTP/1.1.  ``host`` may be an IPv4 or
     IPv6 address, a name, or None / ``""`` for every interface; port 0 picks a free
     port.  ``await nursery.start(serve, handler, "127.0.0.1", 0)`` returns the
     :class:`ServerAddress` it listens on.
@@ -372,7 +472,7 @@ async def serve(
     """
     config = config or Config()
     if ssl_context is not None:
-        prepare_ssl_context(ssl_context)
+        prepare_ssl_context(ssl_context, config)
     listeners = await trio.open_tcp_listeners(port, host=host or None)
     for listener in listeners:
         # Python's socket module leaves Nagle on; trio turns it off for accepted
@@ -404,6 +504,6 @@ async def serve_listeners(
         raise ValueError("serve_listeners() needs at least one listener")
     config = config or Config()
     if ssl_context is not None:
-        prepare_ssl_context(ssl_context)
+        prepare_ssl_context(ssl_context, config)
     server = Server(handler, config, ssl_context)
     await server.serve_listeners(listeners, task_status)

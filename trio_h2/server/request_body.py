@@ -32,13 +32,22 @@ class RequestBody:
         "_buffer",
         "_data_event",
         "_pending_trailers",
+        "_reading",
         "_state",
         "trailers",
     )
 
-    def __init__(self, state: StreamState, acknowledge: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        state: StreamState,
+        acknowledge: Callable[[int], None],
+        reading: Callable[[], None] | None = None,
+    ) -> None:
         self._state = state
         self._acknowledge = acknowledge
+        # Told when a reader first waits for bytes (an HTTP/1.1 client may be waiting
+        # for 100 Continue before it sends the body).
+        self._reading = reading
         self._buffer: deque[tuple[bytes, int]] = deque()
         self._data_event: trio.Event | None = None
         self._pending_trailers: list[tuple[str, str]] | None = None
@@ -81,6 +90,9 @@ class RequestBody:
     # ------------------------------------------------------ the handler's side
 
     async def _wait(self) -> None:
+        if self._reading is not None:
+            reading, self._reading = self._reading, None
+            reading()
         if self._data_event is None:
             self._data_event = trio.Event()
         await self._data_event.wait()

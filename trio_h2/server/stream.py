@@ -54,6 +54,10 @@ class StreamIO(Protocol):
 
     def acknowledge(self, stream_id: int, size: int) -> None: ...
 
+    def reading(self, stream_id: int) -> None:
+        """The handler is waiting for request body bytes (HTTP/1.1: 100 Continue)."""
+        ...
+
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders: ...
 
     async def wait_send_window(self, stream_id: int) -> int: ...
@@ -102,8 +106,11 @@ class Stream:
         client_address: Any,
         max_body_size: int,
         pushed: bool = False,
+        http_version: str = "2",
     ) -> None:
         self._io = io
+        #: The protocol the request came over: ``"2"``, ``"1.1"`` or ``"1.0"``.
+        self.http_version = http_version
         #: The HTTP/2 stream identifier.
         self.stream_id = stream_id
         #: The request method, e.g. ``"GET"``.
@@ -122,7 +129,11 @@ class Stream:
         self.state = state
         state.name = f"<Stream {stream_id} {self.method} {self.path}>"
         #: The request body as the connection delivers it.
-        self.inbound = RequestBody(self.state, functools.partial(io.acknowledge, stream_id))
+        self.inbound = RequestBody(
+            self.state,
+            functools.partial(io.acknowledge, stream_id),
+            functools.partial(io.reading, stream_id),
+        )
         self._max_body_size = max_body_size
         self.cancel_scope = trio.CancelScope()
 

@@ -460,6 +460,14 @@ class H1Server:
                 self._discarded = 0
         return send
 
+    def close_after_response(self) -> None:
+        """Close gracefully: the response in progress says ``connection: close`` (if its
+        head has not gone yet) and is the last; with none in progress, close now."""
+        self._close_after = True
+        exchange = self._exchange
+        if exchange is None or exchange.response is ResponseState.ENDED:
+            self._close()
+
     def send_switching_protocols(self, headers: RawHeaders) -> bytes:
         """Queue ``101 Switching Protocols``; return what was read after the request.
 
