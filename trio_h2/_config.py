@@ -76,6 +76,13 @@ class Config:
     server_header: str | None = "trio_h2"
     #: Whether responses get a ``date`` header.
     date_header: bool = True
+    #: Largest WebSocket message accepted, as trio-websocket measures it (``len()``:
+    #: bytes of a binary message, characters of a text one); a longer one fails the
+    #: WebSocket with close code 1009.
+    websocket_max_message_size: int = 1_048_576
+    #: Seconds a WebSocket closed by the server waits for the peer's Close frame
+    #: before its stream is ended anyway.
+    websocket_close_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, low: int = 1, high: float = math.inf) -> None:
@@ -104,6 +111,7 @@ class Config:
         positive_int("max_outbound_buffer", 16_384)
         positive_int("max_resets_per_window", 1)
         positive_int("max_control_frames_per_window", 1)
+        positive_int("websocket_max_message_size", 1)
         for name in (
             "idle_timeout",
             "handshake_timeout",
@@ -111,6 +119,7 @@ class Config:
             "graceful_shutdown_timeout",
             "send_timeout",
             "reset_window",
+            "websocket_close_timeout",
         ):
             positive_float(name)
         if self.server_header is not None and (
