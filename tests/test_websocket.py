@@ -393,6 +393,30 @@ async def test_the_websocket_s_own_connection_closed_ending_the_handler_is_no_fa
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def test_after_the_close_every_call_raises_connection_closed() -> None:
+    seen: list[object] = []
+
+    async def handler(stream: trio_h2.Stream) -> None:
+        ws = await stream.accept_websocket()
+        with pytest.raises(trio_websocket.ConnectionClosed) as got:
+            await ws.get_message()
+        seen.append(got.value.reason)
+        for call in (ws.send_message("late"), ws.ping(b"late"), ws.get_message()):
+            with pytest.raises(trio_websocket.ConnectionClosed) as late:
+                await call
+            seen.append(late.value.reason)
+        await ws.aclose()  # idempotent
+        seen.append(ws.closed)
+
+    async with connect(handler) as client:
+        async with client.websocket("/") as ws:
+            await ws.send_raw(frame(CLOSE, close(4321, "gone")))
+            assert await read_to_end(ws) == server_frame(CLOSE, close(4321, "gone"))
+    assert len(seen) == 5
+    assert all(isinstance(r, trio_websocket.CloseReason) for r in seen)
+    assert {(r.code, r.reason) for r in seen} == {(4321, "gone")}  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "payload",
     [
