@@ -17,6 +17,8 @@ def test_defaults_are_safe() -> None:
     assert 0 < config.idle_timeout < 3600
     assert 0 < config.handshake_timeout <= 60
     assert config.max_request_body_size > 0
+    assert config.websocket_max_message_size == 1_048_576
+    assert 0 < config.websocket_close_timeout <= 60
 
 
 def test_config_is_frozen() -> None:
@@ -50,6 +52,10 @@ def test_config_is_frozen() -> None:
         ("server_header", "bad\nvalue"),
         ("server_header", 5),
         ("date_header", "yes"),
+        ("websocket_max_message_size", 0),
+        ("websocket_max_message_size", 1.5),
+        ("websocket_close_timeout", 0),
+        ("websocket_close_timeout", float("nan")),
     ],
 )
 def test_invalid_values_name_the_field(field: str, value: object) -> None:

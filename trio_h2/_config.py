@@ -91,6 +91,13 @@ class Config:
     server_header: str | None = "trio_h2"
     #: Whether responses get a ``date`` header.
     date_header: bool = True
+    #: Largest WebSocket message accepted, as trio-websocket measures it (``len()``:
+    #: bytes of a binary message, characters of a text one); a longer one fails the
+    #: WebSocket with close code 1009.
+    websocket_max_message_size: int = 1_048_576
+    #: Seconds a WebSocket closed by the server waits for the peer's Close frame
+    #: before its stream is ended anyway.
+    websocket_close_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, low: int = 1, high: float = math.inf) -> None:
@@ -128,6 +135,7 @@ class Config:
                 raise ValueError(f"Config.{flag} must be a bool, not {getattr(self, flag)!r}")
         if not (self.http1 or self.http2):
             raise ValueError("Config.http1 and Config.http2 cannot both be off")
+        positive_int("websocket_max_message_size", 1)
         for name in (
             "idle_timeout",
             "handshake_timeout",
@@ -136,6 +144,7 @@ class Config:
             "send_timeout",
             "reset_window",
             "keep_alive_timeout",
+            "websocket_close_timeout",
         ):
             positive_float(name)
         if self.server_header is not None and (

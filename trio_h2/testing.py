@@ -25,7 +25,7 @@ import json as _json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import h2.config
 import h2.connection
@@ -34,8 +34,11 @@ import h2.exceptions
 import h2.settings
 import trio
 import trio.testing
+import wsproto.connection
+import wsproto.events
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
+from wsproto.connection import ConnectionState as _WSState
 
 from ._config import Config
 from ._errors import ConnectionClosed, StreamReset, single_exception
@@ -43,7 +46,14 @@ from ._headers import decode
 from .server.listen import Server
 from .server.stream import Handler
 
-__all__ = ["Client", "Response", "StreamingResponse", "connect", "open_client"]
+__all__ = [
+    "Client",
+    "ClientWebSocket",
+    "Response",
+    "StreamingResponse",
+    "connect",
+    "open_client",
+]
 
 HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
 
@@ -195,6 +205,105 @@ class StreamingResponse:
         """Yield body chunks as they arrive (as ``async for chunk in response`` does)."""
         async for chunk in self:
             yield chunk
+
+
+class ClientWebSocket:
+    """A WebSocket the test client opened with an extended CONNECT (RFC 8441).
+
+    Messages: :meth:`send_message`, :meth:`get_message` (Pings are answered, the
+    server's Close is answered and ends it with ``trio_websocket.ConnectionClosed``),
+    :meth:`close`.  The frames are made and read by wsproto's client side.  Raw, for
+    protocol tests: :meth:`send_raw` writes bytes as the stream's DATA and
+    :meth:`receive_raw` reads the server's bytes as they come; do not mix them with
+    messages.  Credit goes back to the server only as its bytes are read.
+    """
+
+    def __init__(self, client: Client, state: _ClientStream) -> None:
+        self._client = client
+        self._body = StreamingResponse(client, state)
+        self._ws = wsproto.connection.Connection(wsproto.connection.ConnectionType.CLIENT)
+        self._parts: list[str | bytes] = []
+        #: The close code and reason the server sent, once its Close has come.
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    @property
+    def response(self) -> Response:
+        """The server's answer (``status`` 200, its ``headers``)."""
+        return self._body.response
+
+    @property
+    def stream_id(self) -> int:
+        return self._body.response.stream_id
+
+    async def send_raw(self, data: bytes, *, end_stream: bool = False) -> None:
+        """Send ``data`` as DATA on the WebSocket's stream, as it is."""
+        await self._client.send_data(self.stream_id, data, end_stream=end_stream)
+
+    async def receive_raw(self) -> bytes:
+        """The server's next bytes on the stream; ``b""`` once it has ended it.
+
+        Raises :class:`trio_h2.StreamReset` if the stream was reset first.
+        """
+        try:
+            return await self._body.__anext__()
+        except StopAsyncIteration:
+            return b""
+
+    async def _send_event(self, event: Any) -> None:
+        await self.send_raw(self._ws.send(event))
+
+    async def send_message(self, message: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) message in one masked frame."""
+        if isinstance(message, str):
+            await self._send_event(wsproto.events.TextMessage(data=message))
+        else:
+            await self._send_event(wsproto.events.BytesMessage(data=message))
+
+    async def get_message(self) -> str | bytes:
+        """The server's next message; raises ``trio_websocket.ConnectionClosed`` at its end."""
+        import trio_websocket
+
+        while True:
+            for event in self._ws.events():
+                if isinstance(event, wsproto.events.Message):
+                    self._parts.append(event.data)
+                    if event.message_finished:
+                        parts, self._parts = self._parts, []
+                        if isinstance(event, wsproto.events.TextMessage):
+                            return "".join(cast("list[str]", parts))
+                        return b"".join(cast("list[bytes]", parts))
+                elif isinstance(event, wsproto.events.Ping):
+                    await self._send_event(event.response())
+                elif isinstance(event, wsproto.events.CloseConnection):
+                    self.close_code, self.close_reason = event.code, event.reason
+                    if self._ws.state is _WSState.REMOTE_CLOSING:
+                        await self._send_event(event.response())
+                    raise trio_websocket.ConnectionClosed(
+                        trio_websocket.CloseReason(event.code, event.reason or None)
+                    )
+            if self.close_code is not None:
+                raise trio_websocket.ConnectionClosed(
+                    trio_websocket.CloseReason(self.close_code, self.close_reason or None)
+                )
+            data = await self.receive_raw()
+            if not data:
+                self.close_code = 1006
+                raise trio_websocket.ConnectionClosed(trio_websocket.CloseReason(1006, None))
+            self._ws.receive_data(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> int | None:
+        """Send Close and read until the server's; returns the code the server sent."""
+        import trio_websocket
+
+        if self._ws.state is _WSState.OPEN:
+            await self._send_event(wsproto.events.CloseConnection(code=code, reason=reason))
+        try:
+            while True:
+                await self.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+        return self.close_code
 
 
 class Client:
@@ -620,6 +729,55 @@ class Client:
         except BaseExceptionGroup as group:
             single = single_exception(group)
             raise single from single.__cause__
+
+    @asynccontextmanager
+    async def websocket(
+        self,
+        path: str,
+        headers: HeaderPairs = (),
+        *,
+        subprotocols: Iterable[str] = (),
+        authority: str = "example.test",
+    ) -> AsyncIterator[ClientWebSocket]:
+        """Open a WebSocket with an extended CONNECT (RFC 8441): ``async with``.
+
+        The request carries ``:protocol websocket``, ``sec-websocket-version: 13``,
+        the ``subprotocols`` offered and ``headers``.  A server that answers other than
+        200 raises ``trio_websocket.ConnectionRejected`` (with its status, headers and
+        body).  Leaving the block resets the stream if it is still open.
+        """
+        import trio_websocket
+
+        await trio.lowlevel.checkpoint_if_cancelled()
+        offered = ", ".join(subprotocols)
+        request_headers = [
+            (":protocol", "websocket"),
+            ("sec-websocket-version", "13"),
+            *([("sec-websocket-protocol", offered)] if offered else []),
+            *((_to_str(n), _to_str(v)) for n, v in headers),
+        ]
+        state = await self._open(
+            "CONNECT", path, request_headers, None, authority, False, auto_ack=False
+        )
+        try:
+            await state.headers_received.wait()
+            websocket = ClientWebSocket(self, state)
+            response = state.response
+            if response.status is None:
+                if response.reset_code is not None:
+                    raise StreamReset(response.reset_code)
+                raise ConnectionClosed("the connection closed before the response")
+            if response.status != 200:
+                body = b"".join([chunk async for chunk in StreamingResponse(self, state)])
+                raise trio_websocket.ConnectionRejected(
+                    response.status,
+                    tuple((n.encode(), v.encode()) for n, v in response.headers),
+                    body,
+                )
+            yield websocket
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._abandon(state)
 
     async def reset(self, stream_id: int, error_code: int = ErrorCodes.CANCEL) -> None:
         """Send RST_STREAM for a stream."""

@@ -356,3 +356,55 @@ def test_the_server_settings_come_from_config() -> None:
     assert frame.settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 7
     assert frame.settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] == 100_000
     assert frame.settings[h2.settings.SettingCodes.ENABLE_PUSH] == 0
+    # RFC 8441 §3: extended CONNECT is advertised from the first SETTINGS on.
+    assert frame.settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] == 1
+
+
+WEBSOCKET = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"https"),
+    (b":path", b"/chat?room=1"),
+    (b":authority", b"a"),
+    (b"sec-websocket-version", b"13"),
+]
+
+
+def test_an_extended_connect_is_a_request_and_a_tunnel_both_ways() -> None:
+    pair = Pair()
+    assert pair.client.remote_settings.enable_connect_protocol == 1
+    (request,) = pair.request(WEBSOCKET, end=False)
+    assert isinstance(request, ev.RequestReceived)
+    assert dict(request.pseudo) == dict(WEBSOCKET[:5])
+    assert request.headers == [(b"sec-websocket-version", b"13")]
+    assert not request.end_stream
+    pair.server.send_headers(1, [(b":status", b"200")], end_stream=False)
+    pair.server.send_data(1, b"\x81\x02hi", end_stream=False)
+    response, data = pair.to_client()
+    assert isinstance(response, h2.events.ResponseReceived)
+    assert response.headers == [(b":status", b"200")]
+    assert isinstance(data, h2.events.DataReceived)
+    assert data.data == b"\x81\x02hi"
+    pair.client.send_data(1, b"\x81\x80abcd", end_stream=False)
+    (received,) = pair.to_server()
+    assert isinstance(received, ev.DataReceived)
+    assert received.data == b"\x81\x80abcd"
+
+
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("on a GET", [(b":method", b"GET"), *WEBSOCKET[1:]]),
+        ("without :path", [field for field in WEBSOCKET if field[0] != b":path"]),
+        ("without :scheme", [field for field in WEBSOCKET if field[0] != b":scheme"]),
+        ("without :authority", [field for field in WEBSOCKET if field[0] != b":authority"]),
+    ],
+)
+def test_protocol_needs_connect_with_scheme_path_and_authority(
+    name: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    # RFC 8441 §4: a malformed request, answered as a stream error.
+    pair = Pair()
+    assert pair.request(headers, end=False) == []
+    (reset,) = of(h2.events.StreamReset, pair.to_client())
+    assert reset.error_code == ErrorCode.PROTOCOL_ERROR

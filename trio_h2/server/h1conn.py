@@ -116,6 +116,7 @@ class H1Connection:
         self._eof = False
         # The read in progress, cut short once the connection is done.
         self._read_scope: trio.CancelScope | None = None
+        self._reader_stopped = trio.Event()
         self.closed = trio.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,7 +130,10 @@ class H1Connection:
                     async with trio.open_nursery() as handlers:
                         self._handlers = handlers
                         with self._reader_scope:
-                            await self._reader_loop()
+                            try:
+                                await self._reader_loop()
+                            finally:
+                                self._reader_stopped.set()
                         if self._stream is not None and not self._broken:
                             # Reading is over (shutdown, or the peer's end of file)
                             # but a response is still being written: let it finish.
@@ -152,6 +156,11 @@ class H1Connection:
 
     def shutdown(self) -> None:
         """Close gracefully: the response in progress is the last (``connection: close``)."""
+        stream = self._stream
+        if stream is not None and stream.tunnel is not None:
+            stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
+        if self._proto.switched:
+            return
         self._proto.close_after_response()
         self._flush()
         if self._stream is None:
@@ -209,8 +218,8 @@ class H1Connection:
                     data = b""
                 finally:
                     self._read_scope = None
-            if proto.closed or self._broken:
-                break  # the read was cut short: the connection is done
+            if proto.closed or proto.switched or self._broken:
+                break  # the read was cut short: the connection is done (or handed over)
             if waited.cancelled_caught:
                 self._timed_out()
                 break
@@ -278,15 +287,21 @@ class H1Connection:
         self._requests_seen += 1
         self._head_since = None
         state = StreamState(f"<Stream {event.stream_id}>")
+        pseudo = event.pseudo
+        if pseudo.get(b":protocol") == b"h2c":
+            # RFC 9113 §3.1 deprecates the h2c upgrade; it may be ignored, so the
+            # request is answered over HTTP/1.1.
+            pseudo = {k: v for k, v in pseudo.items() if k != b":protocol"}
         stream = Stream(
             self,
             event.stream_id,
-            event.pseudo,
+            pseudo,
             event.headers,
             state=state,
             client_address=self.client_address,
             max_body_size=self._config.max_request_body_size,
             http_version=event.http_version,
+            config=self._config,
         )
         if event.end_stream:
             state.end_request()
@@ -305,7 +320,11 @@ class H1Connection:
             with stream.cancel_scope:
                 failure: Exception | None = None
                 try:
-                    await handler(stream)
+                    if stream.protocol is not None:
+                        # An Upgrade: the handler may switch the connection to it.
+                        await stream.run_handler(handler)
+                    else:
+                        await handler(stream)
                 except Exception as exc:
                     failure = exc
                     failed = not isinstance(exc, RequestBodyTooLarge)
@@ -491,6 +510,28 @@ class H1Connection:
                 return SEND_CHUNK
             await self._writer.wait_drained()
 
+    async def switch_protocols(
+        self, stream_id: int, headers: RawHeaders
+    ) -> tuple[trio.abc.Stream, bytes]:
+        """101, then the connection is the handler's: the reader stops, the writer idles."""
+        stream = self._check(stream_id)
+        if stream.protocol is None:
+            raise LocalProtocolError(f"{stream!r} did not ask to switch protocols")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        trailing = self._proto.send_switching_protocols(headers)
+        stream.state.start_response(101)
+        stream.state.end_response()
+        self._flush()
+        self._wake_reader()
+        with trio.CancelScope(shield=True):
+            # Nobody else may touch the socket from here on: the 101 goes out
+            # first, and the reader lets go of it.
+            await self._writer.wait_sent()
+            await self._reader_stopped.wait()
+        if self._writer.broken:
+            raise StreamReset(ErrorCode.CANCEL, remote=True)
+        return self._transport, trailing
+
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None:
@@ -506,7 +547,8 @@ class H1Connection:
     def _wake_reader(self) -> None:
         """Let the reader look again; a read in progress is cut once there is no more to read."""
         self._wake.set()
-        if self._read_scope is not None and (self._proto.closed or self._broken):
+        proto = self._proto
+        if self._read_scope is not None and (proto.closed or proto.switched or self._broken):
             self._read_scope.cancel()
 
     def _writer_lost(self) -> None:

@@ -152,6 +152,9 @@ class Connection(StreamSender):
         """Start a graceful close: GOAWAY, then finish the streams already accepted."""
         self._proto.start_shutdown()
         self._flush()
+        for stream in self._streams.values():
+            if stream.tunnel is not None:
+                stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
         self._check_life()
 
     def abort(self) -> None:
@@ -285,6 +288,7 @@ class Connection(StreamSender):
             state=self._proto.stream(event.stream_id),
             client_address=self.client_address,
             max_body_size=self._config.max_request_body_size,
+            config=self._config,
         )
         self._streams[event.stream_id] = stream
         self._starting.append((stream, _answer_431 if event.too_large else self._handler))
@@ -344,7 +348,11 @@ class Connection(StreamSender):
             with stream.cancel_scope:
                 failure: Exception | None = None
                 try:
-                    await handler(stream)
+                    if stream.protocol is None:
+                        await handler(stream)
+                    else:
+                        # An extended CONNECT: the handler may open a tunnel on it.
+                        await stream.run_handler(handler)
                 except Exception as exc:
                     failure = exc
                     if not isinstance(exc, RequestBodyTooLarge):

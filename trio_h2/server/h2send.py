@@ -17,7 +17,7 @@ import logging
 import trio
 
 from .._config import Config
-from .._errors import ErrorCode, StreamReset
+from .._errors import ErrorCode, LocalProtocolError, StreamReset
 from .._headers import DateCache, RawHeaders
 from ..proto.h2.connection import H2Server
 from .flow import WindowWaiters
@@ -79,6 +79,11 @@ class StreamSender:
 
     def reading(self, stream_id: int) -> None:
         """Nothing to do: over HTTP/2 the windows say when the peer may send."""
+
+    async def switch_protocols(
+        self, stream_id: int, headers: RawHeaders
+    ) -> tuple[trio.abc.Stream, bytes]:
+        raise LocalProtocolError("HTTP/2 has no Upgrade: a tunnel is a stream (RFC 8441)")
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
         """Queue ``data`` as DATA frames, waiting for credit as it goes.

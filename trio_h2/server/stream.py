@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from .._errors import ErrorCode, LocalProtocolError, RequestBodyTooLarge
+from .._config import Config
+from .._errors import ErrorCode, LocalProtocolError, RequestBodyTooLarge, single_exception
 from .._headers import (
     HeaderList,
     RawHeaders,
@@ -34,7 +35,11 @@ from .request_body import RequestBody
 from .response import ResponseBody, StartedResponse, declared_length, reset_unfinished
 
 if TYPE_CHECKING:
+    import trio_websocket
+
     from .body import Body
+
+_DEFAULT_CONFIG = Config()
 
 
 class StreamIO(Protocol):
@@ -58,6 +63,12 @@ class StreamIO(Protocol):
         """The handler is waiting for request body bytes (HTTP/1.1: 100 Continue)."""
         ...
 
+    async def switch_protocols(
+        self, stream_id: int, headers: RawHeaders
+    ) -> tuple[trio.abc.Stream, bytes]:
+        """Answer 101 and hand over the connection (HTTP/1.1 Upgrade only)."""
+        ...
+
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders: ...
 
     async def wait_send_window(self, stream_id: int) -> int: ...
@@ -65,6 +76,27 @@ class StreamIO(Protocol):
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse
     ) -> Stream | None: ...
+
+
+class Tunnel(Protocol):
+    """What a stream carries once its handler accepted a tunnel on it (a WebSocket).
+
+    The tunnel's tasks run in a nursery of the handler's (:meth:`Stream.open_tunnel`);
+    when the handler is done the stream finishes the tunnel, and a graceful shutdown
+    of the server asks it to close.
+    """
+
+    async def finish(self, failure: Exception | None) -> Exception | None:
+        """The handler returned (``failure`` is None) or raised ``failure``: close.
+
+        Returns what the handler's task is to raise: ``failure``, or None when the
+        tunnel accounts for it (a WebSocket's own ConnectionClosed).
+        """
+        ...
+
+    def shutdown(self) -> None:
+        """The server is shutting down: start closing (it must not await)."""
+        ...
 
 
 class PushedResponse:
@@ -107,6 +139,7 @@ class Stream:
         max_body_size: int,
         pushed: bool = False,
         http_version: str = "2",
+        config: Config | None = None,
     ) -> None:
         self._io = io
         #: The protocol the request came over: ``"2"``, ``"1.1"`` or ``"1.0"``.
@@ -136,6 +169,15 @@ class Stream:
         )
         self._max_body_size = max_body_size
         self.cancel_scope = trio.CancelScope()
+        #: The server's limits and timeouts.
+        self.config = config if config is not None else _DEFAULT_CONFIG
+        protocol = pseudo.get(b":protocol")
+        #: The ``:protocol`` of an extended CONNECT (RFC 8441), e.g. ``"websocket"``,
+        #: else None.
+        self.protocol = decode(protocol) if protocol is not None else None
+        #: The tunnel the handler opened on this stream (a WebSocket), else None.
+        self.tunnel: Tunnel | None = None
+        self._tunnel_tasks: trio.Nursery | None = None
 
     def __repr__(self) -> str:
         return self.state.name
@@ -161,6 +203,11 @@ class Stream:
     def raw_pseudo_headers(self) -> RawHeaders:
         """The request's pseudo-header fields as bytes, in the order received."""
         return list(self._pseudo.items())
+
+    @property
+    def is_websocket(self) -> bool:
+        """True for a WebSocket request: an extended CONNECT with ``:protocol websocket``."""
+        return self.protocol == "websocket"
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first value of the request header ``name`` (lowercase), or ``default``."""
@@ -448,6 +495,80 @@ class Stream:
         ``Config.send_timeout``.
         """
         return await self._io.wait_send_window(self.stream_id)
+
+    # -------------------------------------------------------------------- tunnels
+
+    async def accept_websocket(
+        self, subprotocol: str | None = None, extra_headers: HeaderList = ()
+    ) -> trio_websocket.WebSocketConnection:
+        """Accept a WebSocket request (:attr:`is_websocket`); a trio-websocket connection.
+
+        Over HTTP/2 (RFC 8441) the answer is a 200 with ``sec-websocket-protocol``
+        set to ``subprotocol`` (one the client offered) and ``extra_headers``; the
+        stream's DATA then carries the WebSocket both ways, with flow control.  The
+        WebSocket lives while the handler runs: when the handler returns it is closed
+        with 1000, or with 1011 if the handler raised.  To refuse the request,
+        answer with :meth:`respond` (e.g. 403) instead.  See :mod:`trio_h2.websocket`.
+        """
+        # Imported here: trio-websocket is only needed by those who use it.
+        from .. import websocket
+
+        return await websocket.accept(self, subprotocol, extra_headers)
+
+    async def switch_protocols(self, headers: RawHeaders) -> tuple[trio.abc.Stream, bytes]:
+        """Answer an HTTP/1.1 Upgrade with 101 and take over the connection.
+
+        For protocols carried on the raw connection (:mod:`trio_h2.websocket` over
+        HTTP/1.1): returns the transport and the bytes the client sent after the
+        request.  ``headers`` go out with the 101; ``upgrade`` and ``connection`` are
+        the server's.  Raises :class:`LocalProtocolError` over HTTP/2 (where a tunnel
+        is a stream, see :meth:`open_tunnel`) and once the response has started.
+        """
+        self.state.check_can_start()
+        return await self._io.switch_protocols(self.stream_id, headers)
+
+    def open_tunnel(self, tunnel: Tunnel) -> trio.Nursery:
+        """Make ``tunnel`` what this stream carries; the nursery its tasks run in.
+
+        For tunnel implementations (:mod:`trio_h2.websocket`).  Only during the
+        handler of a request with a ``:protocol``, once; else
+        :class:`LocalProtocolError`.
+        """
+        if self._tunnel_tasks is None:
+            raise LocalProtocolError(f"{self!r} cannot carry a tunnel (or its handler is done)")
+        if self.tunnel is not None:
+            raise LocalProtocolError(f"{self!r} carries a tunnel already")
+        self.tunnel = tunnel
+        return self._tunnel_tasks
+
+    async def run_handler(self, handler: Handler) -> None:
+        """Run ``handler(self)`` for a request that may open a tunnel (``:protocol``).
+
+        The handler runs beside a nursery that a tunnel it opens runs its tasks in;
+        when the handler is done the tunnel is finished (closed) before the nursery
+        ends, so nothing of it outlives the handler.  What the handler raised is
+        raised again as itself, not in an exception group.
+        """
+        failure: Exception | None = None
+        try:
+            async with trio.open_nursery() as tasks:
+                self._tunnel_tasks = tasks
+                try:
+                    await handler(self)
+                except Exception as exc:
+                    failure = exc
+                self._tunnel_tasks = None
+                if self.tunnel is not None:
+                    failure = await self.tunnel.finish(failure)
+                tasks.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # A tunnel task failed (or the handler was cancelled): its own exception.
+            single = single_exception(group)
+            raise single from single.__cause__
+        finally:
+            self._tunnel_tasks = None
+        if failure is not None:
+            raise failure
 
     async def reset(self, error_code: int = ErrorCode.CANCEL) -> None:
         """Reset the stream (default CANCEL); the peer sees RST_STREAM."""

@@ -114,6 +114,8 @@ class H2Server:
                 _SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
                 _SettingCodes.HEADER_TABLE_SIZE: config.header_table_size,
                 _SettingCodes.ENABLE_PUSH: 0,
+                # RFC 8441 §3: extended CONNECT (``:protocol``), for WebSockets.
+                _SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
             },
         )
         # Settings given as initial values count as applied, so h2 would never
@@ -343,7 +345,8 @@ class H2Server:
             return
         ended = event.stream_ended is not None
         try:
-            info = check_request(headers)
+            # Allowed from the first request: the preface's SETTINGS advertise it.
+            info = check_request(headers, extended_connect=True)
             if ended and info.content_length:
                 raise MalformedRequest("content-length with no body")
         except MalformedRequest as exc:
