@@ -200,13 +200,40 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.parametrize(
+    ("http", "curl_args", "served"),
+    [("2", [], "000 0"), ("1.1", ["--http2-prior-knowledge"], "000 0")],
+)
+async def test_http_option_serves_one_protocol(
+    site: Path, curl: str, http: str, curl_args: list[str], served: str
+) -> None:
+    async with cli("--http", http, cwd=site) as server:
+        await server.wait_serving()
+        protocol = {"2": "HTTP/2", "1.1": "HTTP/1.1"}[http]
+        assert f"({protocol}; try: curl" in server.stdout.lines[-1]
+        # The other protocol's client meets the served protocol's answer, not a page.
+        result = await trio.run_process(
+            [curl, "-s", "--max-time", "30", "-w", "%{http_code}", *curl_args, server.url + "/"],
+            capture_stdout=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert result.stdout.decode().endswith(served.split()[0])
+        ok = ["--http2-prior-knowledge"] if http == "2" else []
+        body, status = await fetch(curl, *ok, server.url + "/hello.txt")
+        assert (body, status) == ("hello from a file\n", f"200 {http}")
+
+
 async def test_serves_the_current_directory(site: Path, curl: str) -> None:
     async with cli(cwd=site) as server:
         match = await server.wait_serving()
         assert match["what"] == str(site)
         assert server.url.startswith("http://127.0.0.1:")
-        assert f"curl --http2-prior-knowledge {server.url}/" in server.stdout.lines[-1]
+        assert f"(HTTP/1.1 and HTTP/2; try: curl {server.url}/)" in server.stdout.lines[-1]
 
+        # What a browser does: HTTP/1.1 on http://.
+        body, status = await fetch(curl, server.url + "/hello.txt")
+        assert (body, status) == ("hello from a file\n", "200 1.1")
         body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/hello.txt")
         assert (body, status) == ("hello from a file\n", "200 2")
         body, status = await fetch(curl, "--http2-prior-knowledge", server.url + "/")

@@ -70,14 +70,27 @@ class Options:
     grace: float | None
     log_level: str
     access_log: bool
+    #: The protocols served: "auto" (HTTP/1.1 and HTTP/2), "1.1" or "2".
+    http: str = "auto"
+
+    def config(self) -> Config:
+        """The server's Config for these options."""
+        changes: dict[str, object] = {}
+        if self.grace is not None:
+            changes["graceful_shutdown_timeout"] = self.grace
+        if self.http != "auto":
+            changes["http1"] = self.http == "1.1"
+            changes["http2"] = self.http == "2"
+        return Config(**changes)  # type: ignore[arg-type]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trio_h2",
         description=(
-            "Serve a directory, or an async handler, over HTTP/2: cleartext with prior "
-            "knowledge (h2c) by default, TLS with ALPN h2 with --tls or --certfile."
+            "Serve a directory, or an async handler, over HTTP/1.1 and HTTP/2 on one port: "
+            "cleartext by default (HTTP/2 by prior knowledge), TLS with ALPN (h2, "
+            "http/1.1) with --tls or --certfile."
         ),
         epilog=(
             "Examples:\n"
@@ -122,7 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also serve and list names starting with a dot (.git, .env: hidden by default)",
     )
-    tls = parser.add_argument_group("TLS (HTTP/2 negotiated by ALPN)")
+    parser.add_argument(
+        "--http",
+        choices=["auto", "1.1", "2"],
+        default="auto",
+        help="protocols to serve: auto (HTTP/1.1 and HTTP/2, the default), 1.1 or 2 only",
+    )
+    tls = parser.add_argument_group("TLS (the protocol negotiated by ALPN)")
     tls.add_argument(
         "--tls",
         action="store_true",
@@ -208,6 +227,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         grace=args.grace,
         log_level=args.log_level,
         access_log=args.access_log,
+        http=args.http,
     )
     return parser, options, args.tls
 
@@ -430,12 +450,17 @@ def announce(options: Options, addresses: list[_workers.Address]) -> None:
     host, port = addresses[0]
     url = f"{scheme}://{_url_host(_reachable(host))}:{port}/"
     what = options.handler or options.directory
+    protocols = {"auto": "HTTP/1.1 and HTTP/2", "1.1": "HTTP/1.1", "2": "HTTP/2"}[options.http]
     if options.certfile is None:
-        hint = f"h2c; try: curl --http2-prior-knowledge {url}"
+        curl = "curl --http2-prior-knowledge" if options.http == "2" else "curl"
+        hint = f"{protocols}; try: {curl} {url}"
     elif options.ca_path is not None:
-        hint = f"TLS, development certificate; try: curl --cacert {options.ca_path} {url}"
+        hint = (
+            f"{protocols} over TLS, development certificate; "
+            f"try: curl --cacert {options.ca_path} {url}"
+        )
     else:
-        hint = f"TLS; try: curl {url}"
+        hint = f"{protocols} over TLS; try: curl {url}"
     workers = f" with {options.workers} workers" if options.workers > 1 else ""
     print(f"Serving {what} on {', '.join(urls)}{workers} ({hint})", flush=True)
 
@@ -467,7 +492,7 @@ async def serve_until_signalled(
             listeners = await _workers.open_reuse_port_listeners(options.host, options.port)
         else:
             listeners = await trio.open_tcp_listeners(options.port, host=options.host)
-    config = Config() if options.grace is None else Config(graceful_shutdown_timeout=options.grace)
+    config = options.config()
     server_scope = trio.CancelScope()
 
     async def stop_on_signals(receiver: AsyncIterator[int]) -> None:

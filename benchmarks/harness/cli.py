@@ -53,6 +53,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--workloads", help="comma-separated workload ids to run, e.g. W1,W3 (default: all)"
     )
     parser.add_argument(
+        "--base",
+        type=Path,
+        help="a checkout of another trio_h2 version: adds it as the server trio_h2-base, "
+        "interleaved with the rest (e.g. a git worktree of the previous release)",
+    )
+    parser.add_argument(
         "--no-install",
         action="store_true",
         help="use this Python and the tools already installed (implied by --smoke)",
@@ -85,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = set(args.workloads.split(","))
         workloads = [w for w in workloads if w.id in wanted]
     cpus = available_cpus()
-    specs = server_specs(workers=len(cpus))
+    specs = server_specs(workers=len(cpus), base=args.base)
     if args.servers:
         wanted = set(args.servers.split(","))
         specs = [s for s in specs if s.id in wanted]

@@ -122,11 +122,39 @@ def _workers_check(env: Environment) -> str | None:
     return None if "--workers" in done.stdout else "python -m trio_h2 has no --workers yet"
 
 
-def server_specs(workers: int) -> list[ServerSpec]:
+def _trio_h2_at(checkout: Path) -> Command:
+    """The same application on the trio_h2 of another checkout, imported before ours."""
+
+    def command(env: Environment, port: int, tls: bool) -> list[str]:
+        app = str(env.apps_dir / "trio_h2_app.py")
+        run = (
+            "import runpy, sys; "
+            f"sys.path.insert(0, {str(checkout.resolve())!r}); "
+            f"runpy.run_path({app!r}, run_name='__main__')"
+        )
+        tls_args = _tls_args(env, tls, "--certfile", "--keyfile")
+        return [env.python, "-c", run, "--host", HOST, "--port", str(port), *tls_args]
+
+    return command
+
+
+def server_specs(workers: int, base: Path | None = None) -> list[ServerSpec]:
     """Every server, in the order each round runs them; Hypercorn (trio) is the baseline."""
     trio_h2_check = _python_check("import trio_h2; trio_h2.serve", "no trio_h2.serve")
+    extra = []
+    if base is not None:
+        found = (base / "trio_h2" / "__init__.py").is_file()
+        extra.append(
+            ServerSpec(
+                "trio_h2-base",
+                f"trio_h2 ({base.name})",
+                _trio_h2_at(base),
+                lambda env: None if found else f"no trio_h2 package in {base}",
+            )
+        )
     return [
         ServerSpec("trio_h2", "trio_h2", _trio_h2, trio_h2_check),
+        *extra,
         ServerSpec(
             "hypercorn-trio",
             "Hypercorn (trio)",

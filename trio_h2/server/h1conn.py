@@ -34,6 +34,7 @@ from ..proto import events as ev
 from ..proto.h1 import H1Limits, H1Server
 from ..proto.h1.events import PeerClosed
 from ..proto.state import StreamState
+from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
 from .writer import Writer
@@ -117,6 +118,9 @@ class H1Connection:
         # The read in progress, cut short once the connection is done.
         self._read_scope: trio.CancelScope | None = None
         self._reader_stopped = trio.Event()
+        #: Set when the client upgraded to HTTP/2: the request, and the bytes read after
+        #: it.  The transport is then left open for the HTTP/2 connection.
+        self.h2c_upgrade: tuple[H2cUpgrade, bytes] | None = None
         self.closed = trio.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -147,7 +151,9 @@ class H1Connection:
         finally:
             self.closed.set()
             self._writer.detach()
-            await trio.aclose_forcefully(self._transport)
+            if self.h2c_upgrade is None or self._broken:
+                self.h2c_upgrade = None
+                await trio.aclose_forcefully(self._transport)
 
     async def _handler_done(self) -> None:
         while self._stream is not None:
@@ -289,8 +295,11 @@ class H1Connection:
         state = StreamState(f"<Stream {event.stream_id}>")
         pseudo = event.pseudo
         if pseudo.get(b":protocol") == b"h2c":
-            # RFC 9113 §3.1 deprecates the h2c upgrade; it may be ignored, so the
-            # request is answered over HTTP/1.1.
+            if self._config.http2 and event.end_stream:
+                self._switch_to_h2(event)
+                return
+            # A request with a body (which would have to be read whole first), or
+            # HTTP/2 is off: the upgrade is ignored, as RFC 9110 §7.8 allows.
             pseudo = {k: v for k, v in pseudo.items() if k != b":protocol"}
         stream = Stream(
             self,
@@ -311,6 +320,14 @@ class H1Connection:
             handler = _answer_431
         assert self._handlers is not None
         self._handlers.start_soon(self._run_stream, stream, handler)
+
+    def _switch_to_h2(self, event: ev.RequestReceived) -> None:
+        """RFC 7540 §3.2: 101, then HTTP/2 on this socket; the request is stream 1."""
+        settings = next(value for name, value in event.headers if name == b"http2-settings")
+        trailing = self._proto.send_switching_protocols([])
+        self._flush()
+        self.h2c_upgrade = (H2cUpgrade(settings, event.pseudo, event.headers), trailing)
+        log.debug("%s switched to HTTP/2 (h2c upgrade)", self.client_address)
 
     # ------------------------------------------------------------------- streams
 
@@ -377,6 +394,9 @@ class H1Connection:
             # started already, while this handler was still finishing.)
             self._stream = None
             self._idle_since = trio.current_time()
+            if self._read_scope is not None:
+                # The read under way had no deadline while the request was served.
+                self._read_scope.deadline = self._read_deadline()
         self._flush()
         self._wake_reader()
 
@@ -456,6 +476,9 @@ class H1Connection:
         self, stream_id: int, headers: RawHeaders, data: bytes, trailers: RawHeaders | None
     ) -> None:
         """The head, the body, then the end (with trailers where they can go)."""
+        if trailers and _asks_for_trailers(self._check(stream_id)):
+            # Trailers need chunked framing: the length is left to the chunks.
+            headers = [field for field in headers if field[0] != b"content-length"]
         if len(data) + self._writer.pending <= self._config.max_outbound_buffer:
             self._check(stream_id)
             proto = self._proto
@@ -577,6 +600,11 @@ class H1Connection:
                 if not data:
                     return
                 dropped += len(data)
+
+
+def _asks_for_trailers(stream: Stream) -> bool:
+    te = stream.header("te") or ""
+    return "trailers" in (token.strip().lower() for token in te.split(","))
 
 
 _REQUEST_TIMEOUT = (

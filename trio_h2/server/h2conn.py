@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -62,6 +63,15 @@ RECEIVE_SIZE = 65_536
 _CLOSING = ConnectionState.CLOSING
 
 
+@dataclass(frozen=True)
+class H2cUpgrade:
+    """An HTTP/1.1 request that asked to continue in HTTP/2 (RFC 7540 §3.2)."""
+
+    settings: bytes
+    pseudo: Mapping[bytes, bytes]
+    headers: RawHeaders
+
+
 class Connection(StreamSender):
     """Serves HTTP/2 on one transport stream until it closes."""
 
@@ -75,9 +85,12 @@ class Connection(StreamSender):
         date_cache: DateCache | None = None,
         initial_data: bytes | bytearray = b"",
         started_at: float | None = None,
+        upgrade: H2cUpgrade | None = None,
     ) -> None:
         self._transport = transport
         self._started_at = started_at
+        # The HTTP/1.1 request that asked for h2c, answered on stream 1.
+        self._upgrade = upgrade
         # Bytes read before the protocol was known (the start of the preface).
         self._initial = initial_data
         self._handler = handler
@@ -135,7 +148,15 @@ class Connection(StreamSender):
                     nursery.start_soon(self._writer.run)
                     async with trio.open_nursery() as handlers:
                         self._handlers = handlers
-                        self._proto.initiate()
+                        if self._upgrade is None:
+                            self._proto.initiate()
+                        else:
+                            upgrade = self._upgrade
+                            for event in self._proto.initiate_upgrade(
+                                upgrade.settings, upgrade.pseudo, upgrade.headers
+                            ):
+                                self._dispatch_table[type(event)](event)
+                            self._start_handlers()
                         self._flush()
                         await self._reader_loop()
                         handlers.cancel_scope.cancel()

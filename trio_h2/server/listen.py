@@ -395,6 +395,25 @@ class Server:
             connection.shutdown()
         try:
             await connection.run()
+            if isinstance(connection, H1Connection) and connection.h2c_upgrade is not None:
+                # The same socket goes on in HTTP/2, answering the request on stream 1.
+                self.connections.discard(connection)
+                upgrade, trailing = connection.h2c_upgrade
+                connection = Connection(
+                    transport,
+                    self.handler,
+                    config,
+                    client_address=peer,
+                    date_cache=self._date,
+                    initial_data=trailing,
+                    upgrade=upgrade,
+                )
+                if _slot is not None:
+                    _slot.connection = connection
+                self.connections.add(connection)
+                if self.shutting_down:
+                    connection.shutdown()
+                await connection.run()
         finally:
             self.connections.discard(connection)
             if self._idle is not None and not self.connections:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -148,7 +149,8 @@ class Stream:
         self.stream_id = stream_id
         #: The request method, e.g. ``"GET"``.
         self.method = decode(pseudo.get(b":method", b""))
-        #: The request target, e.g. ``"/index.html?x=1"``.
+        #: The request target, query included, e.g. ``"/index.html?x=1"`` (see
+        #: :attr:`url_path`, :attr:`query_string` and :attr:`query` for its parts).
         self.path = decode(pseudo.get(b":path", b""))
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
@@ -188,6 +190,25 @@ class Stream:
     def scheme(self) -> str:
         """``"http"`` or ``"https"`` as the client sent it."""
         return decode(self._pseudo.get(b":scheme", b""))
+
+    @functools.cached_property
+    def url_path(self) -> str:
+        """The request target without its query: ``"/search"`` for ``"/search?q=1"``.
+
+        Not percent-decoded (``urllib.parse.unquote`` does that), so that an encoded
+        ``/`` stays distinguishable from a real one.
+        """
+        return self.path.partition("?")[0]
+
+    @functools.cached_property
+    def query_string(self) -> str:
+        """What follows the ``?`` in the request target, or ``""``."""
+        return self.path.partition("?")[2]
+
+    @functools.cached_property
+    def query(self) -> dict[str, list[str]]:
+        """The query string parsed: each name with its values, in order, blanks kept."""
+        return urllib.parse.parse_qs(self.query_string, keep_blank_values=True)
 
     @functools.cached_property
     def authority(self) -> str:

@@ -22,7 +22,7 @@ the application's misuse (a call on a stream that is gone) a public exception fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import h2.config
@@ -30,6 +30,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from hyperframe.exceptions import InvalidFrameError
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from ..._config import Config
@@ -54,6 +55,8 @@ from .gate import ACTIVE, FrameGate
 from .validate import MalformedRequest, check_request, check_trailers
 
 _SettingCodes = h2.settings.SettingCodes
+#: Fields of an upgrading HTTP/1.1 request that belong to the upgrade, not the request.
+_UPGRADE_FIELDS = frozenset({b"connection", b"upgrade", b"http2-settings", b"keep-alive"})
 _H2Events = h2.events
 _CLOSING = ConnectionState.CLOSING
 _H2_CLOSED = h2.connection.ConnectionState.CLOSED
@@ -206,6 +209,33 @@ class H2Server:
         extra = self._config.initial_connection_window_size - 65_535
         if extra > 0:
             self._h2.increment_flow_control_window(extra)
+
+    def initiate_upgrade(
+        self, settings_header: bytes, pseudo: Mapping[bytes, bytes], headers: RawHeaders
+    ) -> list[Event]:
+        """Start after an HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2) instead of :meth:`initiate`.
+
+        ``settings_header`` is the request's ``HTTP2-Settings``; the upgrading request
+        (which had no body) becomes stream 1, half-closed by the client, and is
+        returned as its RequestReceived for the application to answer on stream 1.
+        Raises ProtocolViolation for an ``HTTP2-Settings`` that does not decode.
+        """
+        try:
+            self._h2.initiate_upgrade_connection(settings_header)
+        except (ValueError, h2.exceptions.ProtocolError, InvalidFrameError) as exc:
+            raise ProtocolViolation(
+                f"invalid HTTP2-Settings: {exc}", ErrorCode.PROTOCOL_ERROR
+            ) from exc
+        extra = self._config.initial_connection_window_size - 65_535
+        if extra > 0:
+            self._h2.increment_flow_control_window(extra)
+        state = StreamState("<Stream 1>")
+        state.end_request()
+        self._streams[1] = _StreamRecord(state, None, False)
+        self._last_acted = 1
+        request = {name: value for name, value in pseudo.items() if name != b":protocol"}
+        fields = [(n, v) for n, v in headers if n not in _UPGRADE_FIELDS]
+        return [RequestReceived(1, request, fields, True)]
 
     def data_to_send(self) -> bytearray:
         """Take every byte queued for the peer."""
