@@ -244,9 +244,11 @@ async def test_serves_the_current_directory(site: Path, curl: str) -> None:
         assert status == "404 2"
 
         # One access-log line per request, on stderr.
-        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /hello\.txt HTTP/2" 200$')
-        await server.stderr.wait_for(r'127\.0\.0\.1 "GET / HTTP/2" 200$')
-        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /missing HTTP/2" 404$')
+        ua = r'[0-9.]+ms "curl/[^"]+"$'
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /hello\.txt HTTP/1\.1" 200 18 ' + ua)
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /hello\.txt HTTP/2" 200 18 ' + ua)
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET / HTTP/2" 200 \d+ ' + ua)
+        await server.stderr.wait_for(r'127\.0\.0\.1 "GET /missing HTTP/2" 404 \d+ ' + ua)
         assert await server.stop() == 0
 
 
@@ -669,7 +671,8 @@ async def test_access_line_even_when_the_client_hangs_up_first(
         with trio.fail_after(10):
             await finished.wait()
     lines = [r.getMessage() for r in caplog.records if r.name == "trio_h2.access"]
-    assert lines == ['127.0.0.1 "GET /late HTTP/2" 200']
+    assert len(lines) == 1
+    assert re.fullmatch(r'127\.0\.0\.1 "GET /late HTTP/2" 200 4 [0-9.]+ms "-"', lines[0])
 
 
 def test_log_times_match_loggings_own_format() -> None:

@@ -27,6 +27,7 @@ class StreamState:
     """The protocol facts of one stream, changed only by the methods below."""
 
     __slots__ = (
+        "bytes_sent",
         "name",
         "remote_reset",
         "request_ended",
@@ -50,6 +51,8 @@ class StreamState:
         self.remote_reset = True
         #: What the peer did wrong, when the server reset the stream for it.
         self.reset_reason: str | None = None
+        #: Response body bytes queued for the peer so far.
+        self.bytes_sent = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -91,6 +94,10 @@ class StreamState:
     def start_response(self, status: int) -> None:
         self.status = status
         self.response = ResponseState.STARTED
+
+    def sent(self, size: int) -> None:
+        """``size`` more response body bytes went to the peer."""
+        self.bytes_sent += size
 
     def end_response(self) -> None:
         """The response is complete (a reset that came first stays a reset)."""

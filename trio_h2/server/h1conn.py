@@ -34,13 +34,13 @@ from ..proto import events as ev
 from ..proto.h1 import H1Limits, H1Server
 from ..proto.h1.events import PeerClosed
 from ..proto.state import StreamState
+from .access import log_exchange
 from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
-access_log = logging.getLogger("trio_h2.access")
 
 RECEIVE_SIZE = 65_536
 #: Chunk size offered to pull-style body producers (there is no window to size to).
@@ -372,15 +372,7 @@ class H1Connection:
             pass
 
     def _stream_done(self, stream: Stream, failed: bool) -> None:
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                '%s "%s %s HTTP/%s" %s',
-                _host(self.client_address),
-                stream.method,
-                stream.path,
-                stream.http_version,
-                stream.status if stream.status is not None else "-",
-            )
+        log_exchange(stream, self.client_address, lost=self._broken)
         if not stream.state.response_ended:
             # Half a response: HTTP/1.1 can only say so by closing.
             if failed:
@@ -451,13 +443,14 @@ class H1Connection:
         limit = self._config.max_outbound_buffer
         try:
             while True:
-                self._check(stream_id)
+                stream = self._check(stream_id)
                 if self._writer.full:
                     await self._writer.wait_drained()
                     continue
                 end = min(total, offset + limit)
                 chunk = data if offset == 0 and end == total else data[offset:end]
                 self._proto.send_data(chunk)
+                stream.state.sent(len(chunk))
                 offset = end
                 if offset >= total:
                     if end_stream:
@@ -485,6 +478,7 @@ class H1Connection:
             proto.send_response(int(headers[0][1]), headers[1:], False)
             if data:
                 proto.send_data(data)
+                self._check(stream_id).state.sent(len(data))
             if trailers:
                 self._send_trailers(trailers)
             else:
@@ -617,9 +611,3 @@ async def _answer_431(stream: Stream) -> None:
     await stream.respond(
         431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
     )
-
-
-def _host(address: Any) -> str:
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return str(address) if address is not None else "-"

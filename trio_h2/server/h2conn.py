@@ -47,6 +47,7 @@ from .._headers import DateCache, RawHeaders
 from ..proto import events as ev
 from ..proto.h2.connection import H2Server
 from ..proto.state import ConnectionState
+from .access import log_exchange
 from .flow import WindowWaiters
 from .h2send import StreamSender
 from .sockio import DirectSocket, socket_fd
@@ -54,7 +55,6 @@ from .stream import Handler, PushedResponse, Stream, pseudo_split
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
-access_log = logging.getLogger("trio_h2.access")
 
 __all__ = ["Connection", "Handler"]
 
@@ -411,14 +411,7 @@ class Connection(StreamSender):
     def _stream_done(self, stream: Stream, reset_code: int) -> None:
         # Logged first: a client that closes the connection as soon as it has the
         # response often does so before the handler's task has finished.
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                '%s "%s %s HTTP/2" %s',
-                _host(self.client_address),
-                stream.method,
-                stream.path,
-                stream.status if stream.status is not None else "-",
-            )
+        log_exchange(stream, self.client_address, lost=self._proto.state is ConnectionState.BROKEN)
         self._forget(stream, reset_code)
 
     def _forget(self, stream: Stream, unfinished_code: int) -> None:
@@ -473,9 +466,3 @@ async def _answer_431(stream: Stream) -> None:
     await stream.respond(
         431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
     )
-
-
-def _host(address: Any) -> str:
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return str(address) if address is not None else "-"

@@ -143,6 +143,8 @@ class Stream:
         config: Config | None = None,
     ) -> None:
         self._io = io
+        #: When (trio time) the request arrived.
+        self.arrived = trio.current_time()
         #: The protocol the request came over: ``"2"``, ``"1.1"`` or ``"1.0"``.
         self.http_version = http_version
         #: The HTTP/2 stream identifier.

@@ -558,6 +558,7 @@ class H2Server:
         """Queue ``data`` as DATA frames; it must fit :meth:`send_window`."""
         h2_conn = self._h2
         h2_conn.send_data_frames(stream_id, data, end_stream)
+        self._streams[stream_id].state.sent(len(data))
         # Each DATA frame earns the peer a WINDOW_UPDATE on the stream and one on the
         # connection that the flood budget does not count.
         self._gate.credit(2 * _frames(len(data), h2_conn.max_outbound_frame_size))
@@ -583,6 +584,7 @@ class H2Server:
             h2_conn.send_headers(stream_id, headers, end_stream=not data and not trailers)
             if data:
                 h2_conn.send_data_frames(stream_id, data, trailers is None)
+                self._streams[stream_id].state.sent(len(data))
                 self._gate.credit(2 * _frames(len(data), h2_conn.max_outbound_frame_size))
             if trailers is not None:
                 h2_conn.send_headers(stream_id, trailers, end_stream=True)
