@@ -35,6 +35,7 @@ from ..proto.h1 import H1Limits, H1Server
 from ..proto.h1.events import PeerClosed
 from ..proto.state import StreamState
 from .access import log_exchange
+from .answers import answer_431, response_headers, server_headers
 from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
@@ -83,9 +84,7 @@ class H1Connection:
         self.client_address = client_address
         self._peer = client_address
         self._date = date_cache or DateCache()
-        self._static_headers: RawHeaders = []
-        if config.server_header is not None:
-            self._static_headers.append((b"server", config.server_header.encode("utf-8")))
+        self._static_headers = server_headers(config)
         self._proto = H1Server(h1_limits(config), scheme=scheme)
         self._initial = initial_data
         self._stream: Stream | None = None
@@ -317,7 +316,7 @@ class H1Connection:
         self._stream = stream
         handler = self._handler
         if event.too_large:
-            handler = _answer_431
+            handler = answer_431
         assert self._handlers is not None
         self._handlers.start_soon(self._run_stream, stream, handler)
 
@@ -395,14 +394,7 @@ class H1Connection:
     # ------------------------------------------------------------------- StreamIO
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
-        out = [(b":status", status), *headers]
-        names = {name for name, _ in headers} if headers else ()
-        for name, value in self._static_headers:
-            if name not in names:
-                out.append((name, value))
-        if self._config.date_header and b"date" not in names:
-            out.append((b"date", self._date.now()))
-        return out
+        return response_headers(self._config, self._static_headers, self._date, status, headers)
 
     def _check(self, stream_id: int) -> Stream:
         stream = self._stream
@@ -605,9 +597,3 @@ _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
     b"content-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n"
 )
-
-
-async def _answer_431(stream: Stream) -> None:
-    await stream.respond(
-        431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
-    )

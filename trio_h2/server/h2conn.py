@@ -48,6 +48,7 @@ from ..proto import events as ev
 from ..proto.h2.connection import H2Server
 from ..proto.state import ConnectionState
 from .access import log_exchange
+from .answers import answer_431, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
 from .sockio import DirectSocket, socket_fd
@@ -97,9 +98,7 @@ class Connection(StreamSender):
         self._config = config
         self.client_address = client_address
         self._date = date_cache or DateCache()
-        self._static_headers: RawHeaders = []
-        if config.server_header is not None:
-            self._static_headers.append((b"server", config.server_header.encode("utf-8")))
+        self._static_headers = server_headers(config)
         self._proto = H2Server(config)
         # The handler side of each active stream; its protocol state is the proto's.
         self._streams: dict[int, Stream] = {}
@@ -312,7 +311,7 @@ class Connection(StreamSender):
             config=self._config,
         )
         self._streams[event.stream_id] = stream
-        self._starting.append((stream, _answer_431 if event.too_large else self._handler))
+        self._starting.append((stream, answer_431 if event.too_large else self._handler))
 
     def _start_handlers(self) -> None:
         starting, self._starting = self._starting, []
@@ -459,10 +458,3 @@ class Connection(StreamSender):
         # The first transport failure ends the connection for every task.
         self._proto.transport_lost()
         self._cancel_scope.cancel()
-
-
-async def _answer_431(stream: Stream) -> None:
-    # RFC 9113 §10.5.1: the header list is over SETTINGS_MAX_HEADER_LIST_SIZE.
-    await stream.respond(
-        431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
-    )

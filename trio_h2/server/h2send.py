@@ -20,6 +20,7 @@ from .._config import Config
 from .._errors import ErrorCode, LocalProtocolError, StreamReset
 from .._headers import DateCache, RawHeaders
 from ..proto.h2.connection import H2Server
+from .answers import response_headers
 from .flow import WindowWaiters
 from .stream import Stream
 from .writer import Writer
@@ -42,14 +43,7 @@ class StreamSender:
     _static_headers: RawHeaders
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
-        out = [(b":status", status), *headers]
-        names = {name for name, _ in headers} if headers else ()
-        for name, value in self._static_headers:
-            if name not in names:
-                out.append((name, value))
-        if self._config.date_header and b"date" not in names:
-            out.append((b"date", self._date.now()))
-        return out
+        return response_headers(self._config, self._static_headers, self._date, status, headers)
 
     def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
         self._proto.send_headers(stream_id, headers, end_stream)
