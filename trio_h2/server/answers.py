@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from .._config import Config
+from .._errors import H2Error, RequestBodyTooLarge, StreamReset
 from .._headers import DateCache, RawHeaders
 from .stream import Stream
+
+log = logging.getLogger("trio_h2")
 
 
 def server_headers(config: Config) -> RawHeaders:
@@ -36,3 +41,31 @@ async def answer_431(stream: Stream) -> None:
     await stream.respond(
         431, [("content-type", "text/plain")], b"Request Header Fields Too Large\n"
     )
+
+
+async def answer_error(stream: Stream, exc: Exception | None) -> None:
+    """Answer a request whose handler failed (``exc``) or returned without responding.
+
+    413 for :class:`RequestBodyTooLarge`; 405 for a CONNECT that opened no tunnel; 500
+    otherwise, with the traceback logged.  Nothing is sent for a stream that was reset
+    or whose response had started (its connection resets or closes it instead).
+    """
+    if isinstance(exc, StreamReset):
+        return  # reset by the peer, or by the server for the peer's fault
+    if stream.response_started:
+        log.error("handler for %r failed after the response started", stream, exc_info=exc)
+        return
+    if isinstance(exc, RequestBodyTooLarge):
+        log.info("%r answered 413: %s", stream, exc)
+        status, reason = 413, b"Request Entity Too Large\n"
+    elif exc is None and stream.method == "CONNECT":
+        # The handler opened no tunnel: CONNECT is not served here.
+        status, reason = 405, b"Method Not Allowed\n"
+    else:
+        if exc is not None:
+            log.error("handler for %r failed", stream, exc_info=exc)
+        status, reason = 500, b"Internal Server Error\n"
+    try:
+        await stream.respond(status, [("content-type", "text/plain")], reason)
+    except H2Error:
+        pass

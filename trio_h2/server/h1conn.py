@@ -28,14 +28,14 @@ from typing import Any
 import trio
 
 from .._config import Config
-from .._errors import ErrorCode, H2Error, LocalProtocolError, RequestBodyTooLarge, StreamReset
+from .._errors import ErrorCode, LocalProtocolError, RequestBodyTooLarge, StreamReset
 from .._headers import DateCache, RawHeaders
 from ..proto import events as ev
 from ..proto.h1 import H1Limits, H1Server
 from ..proto.h1.events import PeerClosed
 from ..proto.state import StreamState
 from .access import log_exchange
-from .answers import answer_431, response_headers, server_headers
+from .answers import answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
@@ -345,30 +345,12 @@ class H1Connection:
                     failure = exc
                     failed = not isinstance(exc, RequestBodyTooLarge)
                 if failure is not None:
-                    await self._answer_error(stream, failure)
+                    await answer_error(stream, failure)
                 elif not stream.response_started:
                     log.error("handler for %r returned without responding", stream)
-                    await self._answer_error(stream, None)
+                    await answer_error(stream, None)
         finally:
             self._stream_done(stream, failed)
-
-    async def _answer_error(self, stream: Stream, exc: Exception | None) -> None:
-        if isinstance(exc, StreamReset):
-            return
-        if stream.response_started:
-            log.error("handler for %r failed after the response started", stream, exc_info=exc)
-            return
-        if isinstance(exc, RequestBodyTooLarge):
-            log.info("%r answered 413: %s", stream, exc)
-            status, reason = 413, b"Content Too Large\n"
-        else:
-            if exc is not None:
-                log.error("handler for %r failed", stream, exc_info=exc)
-            status, reason = 500, b"Internal Server Error\n"
-        try:
-            await stream.respond(status, [("content-type", "text/plain")], reason)
-        except H2Error:
-            pass
 
     def _stream_done(self, stream: Stream, failed: bool) -> None:
         log_exchange(stream, self.client_address, lost=self._broken)

@@ -42,13 +42,13 @@ from typing import Any
 import trio
 
 from .._config import Config
-from .._errors import ErrorCode, H2Error, RequestBodyTooLarge, StreamReset
+from .._errors import ErrorCode, RequestBodyTooLarge
 from .._headers import DateCache, RawHeaders
 from ..proto import events as ev
 from ..proto.h2.connection import H2Server
 from ..proto.state import ConnectionState
 from .access import log_exchange
-from .answers import answer_431, server_headers
+from .answers import answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
 from .sockio import DirectSocket, socket_fd
@@ -378,34 +378,13 @@ class Connection(StreamSender):
                     if not isinstance(exc, RequestBodyTooLarge):
                         reset_code = ErrorCode.INTERNAL_ERROR
                 if failure is not None:
-                    await self._answer_error(stream, failure)
+                    await answer_error(stream, failure)
                 elif not stream.response_started:
                     if stream.method != "CONNECT":
                         log.error("handler for %r returned without responding", stream)
-                    await self._answer_error(stream, None)
+                    await answer_error(stream, None)
         finally:
             self._stream_done(stream, reset_code)
-
-    async def _answer_error(self, stream: Stream, exc: Exception | None) -> None:
-        if isinstance(exc, StreamReset):
-            return  # reset by the peer, or by the server for the peer's fault
-        if stream.response_started:
-            log.error("handler for %r failed after the response started", stream, exc_info=exc)
-            return
-        if isinstance(exc, RequestBodyTooLarge):
-            log.info("%r answered 413: %s", stream, exc)
-            status, reason = 413, b"Request Entity Too Large\n"
-        elif exc is None and stream.method == "CONNECT":
-            # The handler opened no tunnel: CONNECT is not served here.
-            status, reason = 405, b"Method Not Allowed\n"
-        else:
-            if exc is not None:
-                log.error("handler for %r failed", stream, exc_info=exc)
-            status, reason = 500, b"Internal Server Error\n"
-        try:
-            await stream.respond(status, [("content-type", "text/plain")], reason)
-        except H2Error:
-            pass
 
     def _stream_done(self, stream: Stream, reset_code: int) -> None:
         # Logged first: a client that closes the connection as soon as it has the

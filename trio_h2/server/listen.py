@@ -33,7 +33,7 @@ from .._config import Config
 from .._errors import single_exception
 from .._headers import DateCache
 from .h1conn import H1Connection
-from .h2conn import Connection
+from .h2conn import Connection, H2cUpgrade
 from .stream import Handler
 
 log = logging.getLogger("trio_h2")
@@ -368,15 +368,7 @@ class Server:
         http2 = (http2 and config.http2) or not config.http1
         connection: ServedConnection
         if http2:
-            connection = Connection(
-                transport,
-                self.handler,
-                config,
-                client_address=peer,
-                date_cache=self._date,
-                initial_data=initial,
-                started_at=started,
-            )
+            connection = self._h2_connection(transport, peer, initial, started)
         else:
             connection = H1Connection(
                 transport,
@@ -399,15 +391,8 @@ class Server:
                 # The same socket goes on in HTTP/2, answering the request on stream 1.
                 self.connections.discard(connection)
                 upgrade, trailing = connection.h2c_upgrade
-                connection = Connection(
-                    transport,
-                    self.handler,
-                    config,
-                    client_address=peer,
-                    date_cache=self._date,
-                    initial_data=trailing,
-                    upgrade=upgrade,
-                )
+                # Its preface follows the 101 now: the handshake time starts over.
+                connection = self._h2_connection(transport, peer, trailing, None, upgrade)
                 if _slot is not None:
                     _slot.connection = connection
                 self.connections.add(connection)
@@ -418,6 +403,25 @@ class Server:
             self.connections.discard(connection)
             if self._idle is not None and not self.connections:
                 self._idle.set()
+
+    def _h2_connection(
+        self,
+        transport: trio.abc.Stream,
+        peer: Any,
+        initial: bytes | bytearray,
+        started: float | None,
+        upgrade: H2cUpgrade | None = None,
+    ) -> Connection:
+        return Connection(
+            transport,
+            self.handler,
+            self.config,
+            client_address=peer,
+            date_cache=self._date,
+            initial_data=initial,
+            started_at=started,
+            upgrade=upgrade,
+        )
 
     async def _sniff(self, transport: trio.abc.Stream, peer: Any, started: float) -> bytes | None:
         """The first bytes of a cleartext connection, enough to tell the protocol."""
