@@ -18,6 +18,7 @@ from ._errors import (
     HPACKError as HPACKError,
     LocalProtocolError as LocalProtocolError,
     RemoteProtocolError as RemoteProtocolError,
+    RequestBodyTimeout as RequestBodyTimeout,
     RequestBodyTooLarge as RequestBodyTooLarge,
     StreamReset as StreamReset,
 )

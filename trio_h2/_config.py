@@ -48,6 +48,10 @@ class Config:
     #: Seconds a peer has to finish a header block (HEADERS and its CONTINUATION
     #: frames) once it has started one; slower peers (slowloris) are disconnected.
     header_timeout: float = 10.0
+    #: Seconds a handler waiting for more of the request body waits for the peer to
+    #: send some; a slower peer's request is answered 408 (or reset, once the response
+    #: has started), on either protocol.  The bound on slow-body (R-U-Dead-Yet) clients.
+    body_timeout: float = 30.0
     #: Seconds in-flight streams get to finish after shutdown starts.
     graceful_shutdown_timeout: float = 30.0
     #: Seconds a response may wait for a peer that never opens its flow-control
@@ -140,6 +144,7 @@ class Config:
             "idle_timeout",
             "handshake_timeout",
             "header_timeout",
+            "body_timeout",
             "graceful_shutdown_timeout",
             "send_timeout",
             "reset_window",

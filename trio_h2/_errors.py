@@ -67,6 +67,11 @@ class RequestBodyTooLarge(H2Error):
     """:meth:`Stream.read` met more than its limit; the client is answered with 413."""
 
 
+class RequestBodyTimeout(H2Error):
+    """The peer sent nothing more of the request body for ``Config.body_timeout`` seconds
+    while the handler waited for it; the client is answered with 408."""
+
+
 class HPACKError(H2Error):
     """HPACK failed: a header the deflater cannot encode, or a bad header block.
 

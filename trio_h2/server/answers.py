@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from .._config import Config
-from .._errors import H2Error, RequestBodyTooLarge, StreamReset
+from .._errors import H2Error, RequestBodyTimeout, RequestBodyTooLarge, StreamReset
 from .._headers import DateCache, RawHeaders
 from .stream import Stream
 
@@ -43,10 +43,16 @@ async def answer_431(stream: Stream) -> None:
     )
 
 
+#: What a handler may leave uncaught that is the peer's fault, not the handler's:
+#: answered (413, 408) without the traceback a failure gets.
+PEER_FAULTS = (RequestBodyTooLarge, RequestBodyTimeout)
+
+
 async def answer_error(stream: Stream, exc: Exception | None) -> None:
     """Answer a request whose handler failed (``exc``) or returned without responding.
 
-    413 for :class:`RequestBodyTooLarge`; 405 for a CONNECT that opened no tunnel; 500
+    413 for :class:`RequestBodyTooLarge`, 408 for :class:`RequestBodyTimeout`; 405
+    for a CONNECT that opened no tunnel; 500
     otherwise, with the traceback logged.  Nothing is sent for a stream that was reset
     or whose response had started (its connection resets or closes it instead).
     """
@@ -58,6 +64,9 @@ async def answer_error(stream: Stream, exc: Exception | None) -> None:
     if isinstance(exc, RequestBodyTooLarge):
         log.info("%r answered 413: %s", stream, exc)
         status, reason = 413, b"Request Entity Too Large\n"
+    elif isinstance(exc, RequestBodyTimeout):
+        log.info("%r answered 408: %s", stream, exc)
+        status, reason = 408, b"Request Timeout\n"
     elif exc is None and stream.method == "CONNECT":
         # The handler opened no tunnel: CONNECT is not served here.
         status, reason = 405, b"Method Not Allowed\n"

@@ -28,14 +28,14 @@ from typing import Any
 import trio
 
 from .._config import Config
-from .._errors import ErrorCode, LocalProtocolError, RequestBodyTooLarge, StreamReset
+from .._errors import ErrorCode, LocalProtocolError, StreamReset
 from .._headers import DateCache, RawHeaders
 from ..proto import events as ev
 from ..proto.h1 import H1Limits, H1Server
 from ..proto.h1.events import PeerClosed
 from ..proto.state import StreamState
 from .access import log_exchange
-from .answers import answer_431, answer_error, response_headers, server_headers
+from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
@@ -343,7 +343,7 @@ class H1Connection:
                         await handler(stream)
                 except Exception as exc:
                     failure = exc
-                    failed = not isinstance(exc, RequestBodyTooLarge)
+                    failed = not isinstance(exc, PEER_FAULTS)
                 if failure is not None:
                     await answer_error(stream, failure)
                 elif not stream.response_started:

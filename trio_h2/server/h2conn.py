@@ -42,13 +42,13 @@ from typing import Any
 import trio
 
 from .._config import Config
-from .._errors import ErrorCode, RequestBodyTooLarge
+from .._errors import ErrorCode
 from .._headers import DateCache, RawHeaders
 from ..proto import events as ev
 from ..proto.h2.connection import H2Server
 from ..proto.state import ConnectionState
 from .access import log_exchange
-from .answers import answer_431, answer_error, server_headers
+from .answers import PEER_FAULTS, answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
 from .sockio import DirectSocket, socket_fd
@@ -375,7 +375,7 @@ class Connection(StreamSender):
                         await stream.run_handler(handler)
                 except Exception as exc:
                     failure = exc
-                    if not isinstance(exc, RequestBodyTooLarge):
+                    if not isinstance(exc, PEER_FAULTS):
                         reset_code = ErrorCode.INTERNAL_ERROR
                 if failure is not None:
                     await answer_error(stream, failure)

@@ -11,12 +11,13 @@ Both readers follow trio's cancellation rule: a cancelled call has taken nothing
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
 import trio
 
-from .._errors import RequestBodyTooLarge
+from .._errors import RequestBodyTimeout, RequestBodyTooLarge
 from .._headers import RawHeaders, decode
 from ..proto.state import StreamState
 
@@ -34,6 +35,7 @@ class RequestBody:
         "_pending_trailers",
         "_reading",
         "_state",
+        "_timeout",
         "trailers",
     )
 
@@ -42,8 +44,11 @@ class RequestBody:
         state: StreamState,
         acknowledge: Callable[[int], None],
         reading: Callable[[], None] | None = None,
+        timeout: float = math.inf,
     ) -> None:
         self._state = state
+        #: How long one wait for more of the body may last (Config.body_timeout).
+        self._timeout = timeout
         self._acknowledge = acknowledge
         # Told when a reader first waits for bytes (an HTTP/1.1 client may be waiting
         # for 100 Continue before it sends the body).
@@ -95,7 +100,12 @@ class RequestBody:
             reading()
         if self._data_event is None:
             self._data_event = trio.Event()
-        await self._data_event.wait()
+        with trio.move_on_after(self._timeout) as waited:
+            await self._data_event.wait()
+        if waited.cancelled_caught:
+            raise RequestBodyTimeout(
+                f"no more of the request body came in {self._timeout:g} seconds"
+            )
 
     async def receive_some(self) -> bytes:
         state = self._state
@@ -158,7 +168,7 @@ class RequestBody:
             else:
                 try:
                     await self._wait()
-                except trio.Cancelled:
+                except (trio.Cancelled, RequestBodyTimeout):
                     # Credit already returned: put the chunks back as credit-free.
                     buffer.extendleft((part, 0) for part in reversed(parts))
                     raise

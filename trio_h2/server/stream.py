@@ -165,16 +165,17 @@ class Stream:
         #: with the connection that carries it.
         self.state = state
         state.name = f"<Stream {stream_id} {self.method} {self.path}>"
+        #: The server's limits and timeouts.
+        self.config = config if config is not None else _DEFAULT_CONFIG
         #: The request body as the connection delivers it.
         self.inbound = RequestBody(
             self.state,
             functools.partial(io.acknowledge, stream_id),
             functools.partial(io.reading, stream_id),
+            self.config.body_timeout,
         )
         self._max_body_size = max_body_size
         self.cancel_scope = trio.CancelScope()
-        #: The server's limits and timeouts.
-        self.config = config if config is not None else _DEFAULT_CONFIG
         protocol = pseudo.get(b":protocol")
         #: The ``:protocol`` of an extended CONNECT (RFC 8441), e.g. ``"websocket"``,
         #: else None.

@@ -62,7 +62,8 @@ Decisions worth knowing
   (or with a ``Content-Length`` remaining beyond it) the connection closes.  A final
   response sent while the client still waits for ``100 Continue`` carries
   ``connection: close``: the client may send the body or not (RFC 9110 §10.1.1), so
-  the next bytes could not be told apart from a request.
+  the next bytes could not be told apart from a request.  So does a 408: the server
+  waits no longer (RFC 9110 §15.5.9).
 * Informational responses are never sent to an HTTP/1.0 client (RFC 9110 §15.2).
 * A request that asks to switch protocols, validly, carries ``:protocol`` in its
   ``pseudo``: ``b"websocket"`` (RFC 6455 handshake; as RFC 8441 names it over
@@ -422,6 +423,8 @@ class H1Server:
             or self._close_after
             or (limit is not None and exchange.stream_id >= limit)
             or (self._h11.they_are_waiting_for_100_continue and self._gate.in_body)
+            # RFC 9110 §15.5.9: a 408 means the server will not wait any longer.
+            or status == 408
         ):
             self._close_after = True
             fields.append((b"connection", b"close"))
