@@ -203,6 +203,52 @@ async def test_hyper_hello(tmp_path: Path, curl: str) -> None:
     assert body == b"Hello, world!"
 
 
+# ------------------------------------------- the same programs over HTTP/1.1
+
+
+async def test_nghttp2_ftw_and_hyper_hello_over_http1(tmp_path: Path, curl: str) -> None:
+    async with running_example("nghttp2_ftw.py", cwd=tmp_path) as port:
+        ftw = await run(curl, "-sS", "-w", "|%{http_version}", f"http://127.0.0.1:{port}/")
+    async with running_example("hyper_hello.py", cwd=tmp_path) as port:
+        hello = await run(curl, "-sS", "-D", "-", f"http://127.0.0.1:{port}/")
+    assert ftw.returncode == 0, ftw.stderr
+    assert ftw.stdout == b"nghttp2 FTW\n|1.1"
+    assert hello.returncode == 0, hello.stderr
+    head, _, body = hello.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-type: text/plain" in head
+    assert body == b"Hello, world!"
+
+
+async def test_nghttp2_push_over_http1_fails_as_for_a_client_without_push(
+    tmp_path: Path, curl: str
+) -> None:
+    # HTTP/1.1 has no push: push() raises, as nghttp2's does for a client that
+    # disabled it, and the failed handler's connection is closed (over HTTP/2 its
+    # stream would be reset).  The server goes on serving.
+    async with running_example("nghttp2_push.py", cwd=tmp_path) as port:
+        first = await run(curl, "-sS", f"http://127.0.0.1:{port}/")
+        second = await run(curl, "-sS", f"http://127.0.0.1:{port}/")
+    assert first.returncode == second.returncode == 52, first.stderr  # empty reply
+    assert b"FTW" not in first.stdout
+
+
+async def test_nghttp2_reverse_proxy_over_https_http1(
+    cert_dir: Path, ca_file: str, curl: str
+) -> None:
+    big = os.urandom(1_048_576)
+    async with (
+        upstream_server({"/big": big}) as upstream,
+        running_example("nghttp2_reverse_proxy.py", upstream, cwd=cert_dir) as port,
+    ):
+        proxied = await run(
+            curl, "-sS", "--http1.1", "--cacert", ca_file, "-w", "|%{http_version}",
+            f"https://localhost:{port}/big",
+        )  # fmt: skip
+    assert proxied.returncode == 0, proxied.stderr
+    assert proxied.stdout == big + b"|1.1"
+
+
 @pytest.mark.parametrize("name", ["nghttp2_ftw.py", "hyper_hello.py"])
 async def test_ctrl_c_stops_the_server(name: str, tmp_path: Path) -> None:
     port = free_port()

@@ -360,7 +360,8 @@ class BaseRequestHandler:
 
         Raises :class:`trio_h2.LocalProtocolError` if the response was already sent,
         an argument is invalid, or the client does not take the push (it disabled
-        push, has no room for another stream, or the connection is closing).
+        push, has no room for another stream, the connection is closing, or it
+        speaks HTTP/1.1, which has no push).
         """
         exchange = self._attached()
         if not status:
