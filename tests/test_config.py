@@ -17,7 +17,7 @@ def test_defaults_are_safe() -> None:
     assert 0 < config.idle_timeout < 3600
     assert 0 < config.handshake_timeout <= 60
     assert config.max_request_body_size > 0
-    assert config.websocket_max_message_size == 1_048_576
+    assert config.websocket_max_message_size == 16 * 1_048_576
     assert 0 < config.websocket_close_timeout <= 60
 
 

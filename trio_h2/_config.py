@@ -98,7 +98,7 @@ class Config:
     #: Largest WebSocket message accepted, as trio-websocket measures it (``len()``:
     #: bytes of a binary message, characters of a text one); a longer one fails the
     #: WebSocket with close code 1009.
-    websocket_max_message_size: int = 1_048_576
+    websocket_max_message_size: int = 16 * 1_048_576
     #: Seconds a WebSocket closed by the server waits for the peer's Close frame
     #: before its stream is ended anyway.
     websocket_close_timeout: float = 5.0
