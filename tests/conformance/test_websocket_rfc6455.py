@@ -150,7 +150,8 @@ class Peer:
             if op == CLOSE:
                 break
             assert op in (PING, PONG, TEXT, BINARY, CONTINUATION)
-        assert fin and rsv == 0
+        assert fin
+        assert rsv == 0
         if code is None:
             assert payload == b""
         else:
