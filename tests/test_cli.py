@@ -676,7 +676,7 @@ async def test_access_line_even_when_the_client_hangs_up_first(
 
 
 def test_log_times_match_loggings_own_format() -> None:
-    from trio_h2._cli import _Formatter
+    from trio_h2._logging import Formatter as _Formatter
 
     ours = _Formatter("%(asctime)s %(message)s")
     reference = logging.Formatter("%(asctime)s %(message)s")

@@ -21,14 +21,13 @@ import signal
 import ssl
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
 import trio
 
-from . import _workers
+from . import _logging, _workers
 from ._config import Config
 from ._files import serve_directory
 from .server.listen import serve_listeners
@@ -69,9 +68,14 @@ class Options:
     workers: int
     grace: float | None
     log_level: str
-    access_log: bool
+    #: Where access lines go: "" stderr, "-" stdout, a file name; None for nowhere.
+    access_log: str | None
     #: The protocols served: "auto" (HTTP/1.1 and HTTP/2), "1.1" or "2".
     http: str = "auto"
+    #: "default", "common", "combined", "json" or a %-style format.
+    access_log_format: str = "default"
+    #: A dictConfig file (JSON or TOML) that replaces the logging set-up.
+    log_config: str | None = None
 
     def config(self) -> Config:
         """The server's Config for these options."""
@@ -176,11 +180,35 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="level of the log on stderr (default: info)",
     )
-    parser.add_argument(
+    logs = parser.add_argument_group("logging")
+    logs.add_argument(
         "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="log a line per request on stderr (default: on)",
+        nargs="?",
+        const="",
+        default="",
+        metavar="FILE",
+        help="write a line per request to FILE (appended), or '-' for stdout (default: stderr)",
+    )
+    logs.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=None,
+        help="write no access log",
+    )
+    logs.add_argument(
+        "--access-log-format",
+        default="default",
+        metavar="FORMAT",
+        help=(
+            f"{', '.join(_logging.ACCESS_FORMATS)}, or a %%-style format of the fields "
+            f"{', '.join(_logging.ACCESS_FIELDS)} (default: default)"
+        ),
+    )
+    logs.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="a logging.config.dictConfig dictionary in JSON or TOML, replacing the above",
     )
     parser.add_argument("--version", action="version", version=_version())
     return parser
@@ -214,6 +242,12 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         parser.error("--workers needs SO_REUSEPORT, which this platform lacks")
     if args.grace is not None and not args.grace > 0:
         parser.error(f"--grace must be > 0, not {args.grace}")
+    try:
+        _logging.access_formatter(args.access_log_format)
+        if args.log_config is not None:
+            _logging.load_log_config(args.log_config)
+    except _logging.LogConfigError as exc:
+        parser.error(str(exc))
     options = Options(
         host=args.host or None,
         port=args.port,
@@ -228,6 +262,8 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         log_level=args.log_level,
         access_log=args.access_log,
         http=args.http,
+        access_log_format=args.access_log_format,
+        log_config=args.log_config,
     )
     return parser, options, args.tls
 
@@ -395,40 +431,18 @@ def _remove_development_certificate(options: Options) -> None:
         shutil.rmtree(os.path.dirname(options.ca_path), ignore_errors=True)
 
 
-class _Formatter(logging.Formatter):
-    """logging's default time format, with the date and time formatted once a second.
-
-    An access line is written per request, and ``time.strftime`` was a good part of
-    what one costs.
-    """
-
-    _second = -1
-    _text = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:
-            self._text = time.strftime(self.default_time_format, self.converter(record.created))
-            self._second = second
-        return f"{self._text},{int(record.msecs):03d}"
-
-
 def configure_logging(options: Options) -> None:
-    """Log to stderr; access lines as they are, the rest with their level."""
-    prefix = "%(asctime)s " + ("[%(process)d] " if options.workers > 1 else "")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(options.log_level.upper())
-    access = logging.getLogger("trio_h2.access")
-    access_handler = logging.StreamHandler(sys.stderr)
-    access_handler.setFormatter(_Formatter(prefix + "%(message)s"))
-    access.handlers[:] = [access_handler]
-    access.propagate = False
-    access.setLevel(logging.INFO if options.access_log else logging.WARNING)
+    """Log as the options say (stderr by default; see _logging.py)."""
+    try:
+        _logging.configure(
+            options.log_level,
+            access_log=options.access_log,
+            access_format=options.access_log_format,
+            log_config=options.log_config,
+            workers=options.workers,
+        )
+    except _logging.LogConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -------------------------------------------------------------------- running

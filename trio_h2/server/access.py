@@ -13,6 +13,7 @@ a ``dictConfig``, can lay them out in any other way:
 ``bytes``      response body bytes queued for the peer
 ``duration``   seconds from the request's arrival to the end of its handler
 ``user_agent`` the ``user-agent`` header, or ``"-"``
+``referer``    the ``referer`` header, or ``"-"``
 ``outcome``    ``""`` for a complete exchange; ``"reset by peer (CANCEL)"``,
                ``"reset by server (INTERNAL_ERROR)"`` or ``"connection lost"`` when the
                response did not reach its end
@@ -69,11 +70,12 @@ def log_exchange(stream: Stream, client_address: Any, *, lost: bool = False) -> 
     status = str(state.status) if state.status is not None else "-"
     duration = trio.current_time() - stream.arrived
     client = host_of(client_address)
-    agent = "-"
+    agent = referer = "-"
     for name, value in stream.raw_headers:
         if name == b"user-agent":
             agent = value.decode("latin-1")
-            break
+        elif name == b"referer":
+            referer = value.decode("latin-1")
     how = "" if state.reset_code is None and state.response_ended else outcome(stream, lost=lost)
     # The record is made here rather than by log.info(): that would also look up the
     # caller's frame, which is most of what a line costs and says nothing here.
@@ -105,6 +107,7 @@ def log_exchange(stream: Stream, client_address: Any, *, lost: bool = False) -> 
         bytes=state.bytes_sent,
         duration=duration,
         user_agent=agent,
+        referer=referer,
         outcome=how,
     )
     log.handle(record)
