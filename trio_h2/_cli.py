@@ -27,7 +27,7 @@ from functools import partial
 
 import trio
 
-from . import _logging, _workers
+from . import _cli_config, _logging, _workers
 from ._config import Config
 from ._files import serve_directory
 from .server.listen import serve_listeners
@@ -76,10 +76,12 @@ class Options:
     access_log_format: str = "default"
     #: A dictConfig file (JSON or TOML) that replaces the logging set-up.
     log_config: str | None = None
+    #: Config fields from --config FILE and the per-field flags.
+    config_changes: tuple[tuple[str, object], ...] = ()
 
     def config(self) -> Config:
         """The server's Config for these options."""
-        changes: dict[str, object] = {}
+        changes: dict[str, object] = dict(self.config_changes)
         if self.grace is not None:
             changes["graceful_shutdown_timeout"] = self.grace
         if self.http != "auto":
@@ -210,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a logging.config.dictConfig dictionary in JSON or TOML, replacing the above",
     )
+    _cli_config.add_config_arguments(parser)
     parser.add_argument("--version", action="version", version=_version())
     return parser
 
@@ -248,6 +251,10 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
             _logging.load_log_config(args.log_config)
     except _logging.LogConfigError as exc:
         parser.error(str(exc))
+    try:
+        config_changes = _cli_config.config_changes(args)
+    except (_cli_config.ConfigFileError, ValueError) as exc:
+        parser.error(str(exc))
     options = Options(
         host=args.host or None,
         port=args.port,
@@ -264,6 +271,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         http=args.http,
         access_log_format=args.access_log_format,
         log_config=args.log_config,
+        config_changes=tuple(sorted(config_changes.items())),
     )
     return parser, options, args.tls
 
