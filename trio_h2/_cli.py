@@ -27,7 +27,7 @@ from functools import partial
 
 import trio
 
-from . import _cli_config, _logging, _workers
+from . import _cli_config, _logging, _reload, _workers
 from ._config import Config
 from ._files import serve_directory
 from .server.listen import serve_listeners
@@ -78,6 +78,8 @@ class Options:
     log_config: str | None = None
     #: Config fields from --config FILE and the per-field flags.
     config_changes: tuple[tuple[str, object], ...] = ()
+    #: --reload: directories watched for changes to Python files (empty: no reload).
+    reload_dirs: tuple[str, ...] = ()
 
     def config(self) -> Config:
         """The server's Config for these options."""
@@ -212,6 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a logging.config.dictConfig dictionary in JSON or TOML, replacing the above",
     )
+    development = parser.add_argument_group("development")
+    development.add_argument(
+        "--reload",
+        action="store_true",
+        help=(
+            "restart the server when a Python file under the current directory changes "
+            "(needs watchfiles)"
+        ),
+    )
+    development.add_argument(
+        "--reload-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="watch DIR instead (may be given more than once)",
+    )
     _cli_config.add_config_arguments(parser)
     parser.add_argument("--version", action="version", version=_version())
     return parser
@@ -245,6 +263,13 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         parser.error("--workers needs SO_REUSEPORT, which this platform lacks")
     if args.grace is not None and not args.grace > 0:
         parser.error(f"--grace must be > 0, not {args.grace}")
+    if args.reload_dir and not args.reload:
+        parser.error("--reload-dir needs --reload")
+    if args.reload and args.workers > 1:
+        parser.error("--reload serves from one process: drop --workers")
+    for directory in args.reload_dir:
+        if not os.path.isdir(directory):
+            parser.error(f"--reload-dir {directory!r} is not a directory")
     try:
         _logging.access_formatter(args.access_log_format)
         if args.log_config is not None:
@@ -272,6 +297,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         access_log_format=args.access_log_format,
         log_config=args.log_config,
         config_changes=tuple(sorted(config_changes.items())),
+        reload_dirs=tuple(args.reload_dir or [os.curdir]) if args.reload else (),
     )
     return parser, options, args.tls
 
@@ -632,6 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``python -m trio_h2`` / ``trio-h2`` command; returns the exit status."""
     parser, options, want_tls = parse_options(argv)
     try:
+        if options.reload_dirs:
+            configure_logging(options)
+            arguments = sys.argv[1:] if argv is None else list(argv)
+            try:
+                return _reload.run(arguments, options.reload_dirs)
+            except _reload.ReloadUnavailable as exc:
+                raise UsageError(str(exc)) from None
         if want_tls:
             with development_certificate(options) as tls_options:
                 return run(tls_options)
