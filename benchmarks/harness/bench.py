@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from .environment import Environment
 from .servers import ServerSpec, ServerStartError, log_tail, running
-from .workloads import H2loadError, Workload, run_h2load
+from .workloads import LoadError, Workload, run_load
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,13 @@ class Run:
     requested: int = 0
     succeeded: int = 0
     elapsed_s: float | None = None
-    #: req/s, or MiB/s for the 1 MiB workloads; None when h2load gave no statistics.
+    #: req/s, MiB/s for the 1 MiB workloads, msg/s for WebSockets; None when the load
+    #: generator gave no statistics.
     rate: float | None = None
     latency_mean_ms: float | None = None
     peak_rss_kib: int | None = None
+    #: The load generator's CPU time over the measured time (1.0: a whole core).
+    client_cpu: float | None = None
     error: str | None = None
 
     @property
@@ -62,7 +65,7 @@ def run_matrix(
 def run_one(
     spec: ServerSpec, workload: Workload, env: Environment, *, round_: int, timeout: float
 ) -> Run:
-    # Until h2load reports otherwise, every request of the cell counts as failed.
+    # Until the load generator reports otherwise, every request of the cell counts as failed.
     cell = Run(round_, workload.id, spec.id, requested=workload.requests)
     if workload.tls and env.fixtures.certfile is None:
         return replace(cell, error=env.fixtures.tls_error)
@@ -70,9 +73,9 @@ def run_one(
     client = env.client_prefix(spec.pinned)
     upload = env.fixtures.upload_file
     try:
-        with running(spec, env, tls=workload.tls, log_path=log_path) as server:
+        with running(spec, env, workload, log_path=log_path) as server:
             try:
-                run_h2load(
+                run_load(
                     workload,
                     server.port,
                     upload_file=upload,
@@ -80,10 +83,10 @@ def run_one(
                     timeout=timeout,
                     requests=warm_up_requests(workload),
                 )
-                result = run_h2load(
+                result = run_load(
                     workload, server.port, upload_file=upload, prefix=client, timeout=timeout
                 )
-            except H2loadError as exc:
+            except LoadError as exc:
                 # The log as it was during the run, before the server is stopped.
                 tail = log_tail(log_path)
                 return replace(cell, error=f"{exc}" + (f"; server log: {tail}" if tail else ""))
@@ -91,9 +94,9 @@ def run_one(
             exited = server.process.poll()
     except ServerStartError as exc:
         return replace(cell, error=f"server: {exc}")
-    error = None
+    errors = list(result.errors)
     if exited is not None:
-        error = f"server exited with status {exited} during the run: {log_tail(log_path)}"
+        errors.append(f"server exited with status {exited} during the run: {log_tail(log_path)}")
     return replace(
         cell,
         requested=result.requested,
@@ -102,7 +105,8 @@ def run_one(
         rate=result.rate,
         latency_mean_ms=result.latency_mean_ms,
         peak_rss_kib=rss,
-        error=error,
+        client_cpu=result.cpu_share,
+        error="; ".join(errors) or None,
     )
 
 

@@ -13,10 +13,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .bench import run_matrix
+from .ceiling import ceiling_workload, describe_ceiling, measure_ceiling
 from .environment import Environment, available_cpus
 from .fixtures import make_fixtures
 from .install import ensure_tools, ensure_venv, in_venv, say
-from .report import format_table, plot_ratios, results_document, summarise, write_json
+from .report import (
+    format_markdown,
+    format_table,
+    plot_ratios,
+    results_document,
+    summarise,
+    write_json,
+    write_text,
+)
 from .servers import server_specs
 from .workloads import workloads_for
 
@@ -33,7 +42,8 @@ OUTPUT_NAMES = {"full": "latest", "quick": "quick", "smoke": "smoke"}
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
-        description="Compare trio_h2 with Hypercorn, Granian and nghttpd under h2load.",
+        description="Compare trio_h2 with Hypercorn, Granian, uvicorn and nghttpd under h2load "
+        "and a WebSocket echo client.",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -59,6 +69,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "interleaved with the rest (e.g. a git worktree of the previous release)",
     )
     parser.add_argument(
+        "--ws-ceiling",
+        action="store_true",
+        help="only measure the WebSocket client against a reference echo that does no work "
+        "per message: the highest rate the WS row can show",
+    )
+    parser.add_argument(
         "--no-install",
         action="store_true",
         help="use this Python and the tools already installed (implied by --smoke)",
@@ -82,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         python = ensure_venv(VENV, REPO_ROOT)
         say(f"running in {VENV}")
         os.execv(python, [str(python), str(BENCH_DIR / "run.py"), *raw])
+    if args.ws_ceiling:
+        return _ws_ceiling(args.mode)
     if shutil.which("h2load") is None:
         say("h2load is not installed (Debian: nghttp2-client)")
         return 2
@@ -97,13 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs = [s for s in specs if s.id in wanted]
 
     with tempfile.TemporaryDirectory(prefix="trio_h2-bench-") as tmp:
-        env = Environment(
-            python=sys.executable,
-            repo_root=REPO_ROOT,
-            apps_dir=BENCH_DIR / "servers",
-            fixtures=make_fixtures(Path(tmp)),
-            cpus=cpus,
-        )
+        env = _environment(Path(tmp), cpus)
         skipped = {spec.id: reason for spec in specs if (reason := spec.check(env))}
         for spec_id, reason in skipped.items():
             say(f"skipping {spec_id}: {reason}")
@@ -116,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=TIMEOUTS[args.mode],
         )
         meta = {
-            "schema": 1,
+            "schema": 2,
             "mode": args.mode,
             "rounds": args.rounds,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -141,13 +153,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_path,
     )
     rounds = f"median of {args.rounds} rounds" if args.rounds > 1 else "1 round"
+    md_path = args.out / f"{name}.md"
+    write_text(format_markdown(rows, workloads, specs), md_path)
     png_path = args.out / f"{name}.png"
-    chart_error = plot_ratios(rows, workloads, f"HTTP/2 servers under h2load ({rounds})", png_path)
+    title = f"HTTP/2, HTTP/1.1 and WebSocket servers ({rounds})"
+    chart_error = plot_ratios(rows, workloads, specs, title, png_path)
 
     print(format_table(rows, workloads))
     print()
     print(f"{rounds}; ratio = throughput / Hypercorn (trio);", end=" ")
-    print("server and h2load pinned to a core each" if env.pinned else "no core pinning")
-    print(f"results: {json_path}")
+    print("server and load generator pinned to a core each" if env.pinned else "no core pinning")
+    print(f"results: {json_path}, {md_path}")
     print(f"chart: {png_path}" if chart_error is None else f"no chart: {chart_error}")
     return 0
+
+
+def _ws_ceiling(mode: str) -> int:
+    (row,) = [w for w in workloads_for(mode) if w.protocol == "ws"]
+    workload = ceiling_workload(row, mode)
+    with tempfile.TemporaryDirectory(prefix="trio_h2-bench-") as tmp:
+        env = _environment(Path(tmp), available_cpus())
+        result = measure_ceiling(workload, env, timeout=TIMEOUTS[mode])
+    print(describe_ceiling(workload, result))
+    return 0 if result.failures == 0 else 1
+
+
+def _environment(tmp: Path, cpus: tuple[int, ...]) -> Environment:
+    return Environment(
+        python=sys.executable,
+        repo_root=REPO_ROOT,
+        apps_dir=BENCH_DIR / "servers",
+        fixtures=make_fixtures(tmp),
+        cpus=cpus,
+    )

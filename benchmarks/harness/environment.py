@@ -16,7 +16,10 @@ from .fixtures import Fixtures
 _VERSIONS_SCRIPT = """
 import importlib.metadata as m, json
 out = {}
-for name in ("trio_h2", "hypercorn", "granian", "h2", "trio"):
+for name in (
+    "trio_h2", "hypercorn", "granian", "uvicorn", "httptools", "websockets", "h2", "h11",
+    "trio", "trio-websocket", "wsproto",
+):
     try:
         out[name] = m.version(name)
     except m.PackageNotFoundError:
@@ -35,7 +38,7 @@ class Environment:
     #: The interpreter that runs the Python servers (and this harness).
     python: str
     repo_root: Path
-    #: benchmarks/servers: the two applications.
+    #: benchmarks/servers: the two applications (and Hypercorn's HTTP/1.1 launcher).
     apps_dir: Path
     fixtures: Fixtures
     cpus: tuple[int, ...]

@@ -9,7 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-VENV_PACKAGES = ("hypercorn>=0.17", "granian>=1.6", "matplotlib>=3.7", "trustme>=1.1")
+VENV_PACKAGES = (
+    "hypercorn>=0.17",
+    "granian>=1.6",
+    # websockets-sansio, the WebSocket layer uvicorn picks when websockets is there.
+    "uvicorn>=0.35",
+    "httptools>=0.6",
+    "websockets>=13",
+    "matplotlib>=3.7",
+    "trustme>=1.1",
+)
 _APT_PACKAGES = {"h2load": "nghttp2-client", "nghttpd": "nghttp2-server"}
 
 

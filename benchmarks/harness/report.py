@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import statistics
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,13 @@ class Row:
     median: float | None
     mean_latency_ms: float | None
     peak_rss_mib: float | None
-    #: Requests that did not get a 2xx/3xx answer, over all rounds.
+    #: The load generator's highest CPU share over the rounds (1.0: a whole core): near
+    #: 1.0 it, not the server, would be the limit.
+    client_cpu: float | None
+    #: Requests that did not get a 2xx/3xx answer (messages not echoed back intact), over
+    #: all rounds.
     failures: int
-    #: Requests that did, over all rounds.
+    #: Requests (messages) that did, over all rounds.
     requests: int
     rounds: int
     #: ``median`` over the baseline's median on the same workload.
@@ -71,6 +76,7 @@ def _row(
     median = _median(runs)
     latencies = [r.latency_mean_ms for r in measured if r.latency_mean_ms is not None]
     rss = [r.peak_rss_kib for r in measured if r.peak_rss_kib is not None]
+    cpu = [r.client_cpu for r in measured if r.client_cpu is not None]
     errors = list(dict.fromkeys(r.error for r in runs if r.error))
     note = "; ".join(errors) or None
     if runs and len(measured) < len(runs):
@@ -83,6 +89,7 @@ def _row(
         median=median,
         mean_latency_ms=statistics.fmean(latencies) if latencies else None,
         peak_rss_mib=max(rss) / 1024 if rss else None,
+        client_cpu=max(cpu) if cpu else None,
         failures=sum(r.failures for r in runs),
         requests=sum(r.succeeded for r in runs),
         rounds=len(measured),
@@ -100,12 +107,15 @@ def _median(runs: Sequence[Run]) -> float | None:
 def format_table(rows: Sequence[Row], workloads: Sequence[Workload]) -> str:
     """One line per server and workload that ran, then one per server that did not."""
     titles = {w.id: f"{w.id} {w.title}" for w in workloads}
-    header = ("workload", "server", "median", "unit", "lat ms", "RSS MiB", "fail", "ratio", "note")
+    header = (
+        "workload", "server", "median", "unit", "lat ms", "RSS MiB", "client CPU", "fail",
+        "ratio", "note",
+    )  # fmt: skip
     skipped = {row.label: row.skipped for row in rows if row.skipped}
     rows = [row for row in rows if not row.skipped]
     body = []
     for row in rows:
-        precision = 0 if row.unit == "req/s" else 1
+        precision = 1 if row.unit == "MiB/s" else 0
         body.append(
             (
                 titles[row.workload],
@@ -114,13 +124,14 @@ def format_table(rows: Sequence[Row], workloads: Sequence[Workload]) -> str:
                 row.unit,
                 _num(row.mean_latency_ms, 2),
                 _num(row.peak_rss_mib, 1),
+                "-" if row.client_cpu is None else f"{row.client_cpu:.0%}",
                 str(row.failures) if row.rounds or row.failures else "-",
                 "-" if row.ratio is None else f"{row.ratio:.2f}x",
                 _clip(row.note or ""),
             )
         )
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    numeric = {2, 4, 5, 6, 7}
+    numeric = {2, 4, 5, 6, 7, 8}
 
     def render(line: Sequence[str]) -> str:
         cells = [
@@ -162,9 +173,7 @@ def results_document(
     return {
         **meta,
         "baseline": BASELINE,
-        "workloads": [
-            {**dataclasses.asdict(w), "h2load": " ".join(w.h2load_args())} for w in workloads
-        ],
+        "workloads": [{**dataclasses.asdict(w), "command": w.command()} for w in workloads],
         "servers": [
             {"id": s.id, "label": s.label, "skipped": skipped.get(s.id), "only": s.only}
             for s in specs
@@ -181,8 +190,62 @@ def write_json(document: Mapping[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def format_markdown(
+    rows: Sequence[Row], workloads: Sequence[Workload], specs: Sequence[ServerSpec]
+) -> str:
+    """The results as Markdown tables, workloads down and servers across, for README.md."""
+    ran = {row.label for row in rows if not row.skipped}
+    servers = [spec.label for spec in specs if spec.label in ran]
+    cell = {(row.workload, row.label): row for row in rows if not row.skipped}
+    head = "| workload | " + " | ".join(servers) + " |"
+    rule = "|---" * (len(servers) + 1) + "|"
+    throughput, memory = [head, rule], [head, rule]
+    for workload in workloads:
+        title = f"{workload.id} {workload.title} (`{workload.command()}`)"
+        rates, rss = [], []
+        for label in servers:
+            row = cell.get((workload.id, label))
+            if row is None or row.median is None:
+                rates.append("" if row is None else "failed")
+                rss.append("")
+                continue
+            precision = 1 if row.unit == "MiB/s" else 0
+            text = f"{row.median:,.{precision}f} {row.unit}"
+            if row.ratio is not None and row.server != BASELINE:
+                text += f" **{row.ratio:.2f}x**"
+            if row.failures:
+                text += f" ({row.failures} failed)"
+            rates.append(text)
+            rss.append(_num(row.peak_rss_mib, 1))
+        throughput.append(f"| {title} | " + " | ".join(rates) + " |")
+        memory.append(f"| {workload.id} | " + " | ".join(rss) + " |")
+    return "\n".join(
+        [
+            f"Median throughput, and ratio to {BASELINE}:",
+            "",
+            *throughput,
+            "",
+            "Peak resident memory of the server, MiB:",
+            "",
+            *memory,
+            "",
+        ]
+    )
+
+
+def write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def plot_ratios(
-    rows: Sequence[Row], workloads: Sequence[Workload], title: str, path: Path
+    rows: Sequence[Row],
+    workloads: Sequence[Workload],
+    specs: Sequence[ServerSpec],
+    title: str,
+    path: Path,
 ) -> str | None:
     """A bar chart of the ratios to the baseline; None when written, else why not."""
     try:
@@ -193,27 +256,38 @@ def plot_ratios(
         from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed"
-    servers = list(dict.fromkeys((r.server, r.label) for r in rows if r.ratio is not None))
+    measured = {r.server for r in rows if r.ratio is not None}
+    servers = [(spec.id, spec.label) for spec in specs if spec.id in measured]
     if not servers:
         return f"no ratios: {BASELINE} gave no results"
-    ids = [w.id for w in workloads]
-    ratio = {(r.workload, r.server): r.ratio for r in rows}
-    width = 0.8 / len(servers)
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    for i, (server, label) in enumerate(servers):
-        xs, ys = [], []
-        for x, workload in enumerate(ids):
-            value = ratio.get((workload, server))
-            if value is not None:
-                xs.append(x - 0.4 + width * (i + 0.5))
-                ys.append(value)
-        bars = ax.bar(xs, ys, width, label=label)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    ratio = {(r.workload, r.server): r.ratio for r in rows if r.ratio is not None}
+    # A colour per server across the groups; each group only as wide as its servers.
+    colours = {server: f"C{i % 10}" for i, (server, _) in enumerate(servers)}
+    fig, ax = plt.subplots(figsize=(max(11, 1.6 * len(workloads)), 5.5))
+    labelled: set[str] = set()
+    for x, workload in enumerate(workloads):
+        present = [(s, label) for s, label in servers if (workload.id, s) in ratio]
+        width = 0.8 / max(len(present), 1)
+        for i, (server, label) in enumerate(present):
+            value = ratio[(workload.id, server)]
+            bars = ax.bar(
+                x - 0.4 + width * (i + 0.5),
+                value,
+                width,
+                color=colours[server],
+                label=None if server in labelled else label,
+            )
+            labelled.add(server)
+            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=2)
     # Ratios are factors, and nghttpd's are far above the Python servers': a log scale.
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-    ax.set_xticks(range(len(ids)), [f"{w.id}\n{w.title}" for w in workloads], fontsize=8)
+    ax.set_xticks(
+        range(len(workloads)),
+        [f"{w.id}\n{textwrap.fill(w.title, 24)}" for w in workloads],
+        fontsize=7,
+    )
     ax.set_ylabel(f"throughput / {BASELINE}")
     ax.set_title(title)
     ax.legend(fontsize=8)

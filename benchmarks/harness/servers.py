@@ -14,25 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import Environment
+from .workloads import WORKLOADS, Workload
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 
-Command = Callable[[Environment, int, bool], list[str]]
+#: The workloads of each protocol, for the servers that do not speak them all.
+HTTP2_ROWS = tuple(w.id for w in WORKLOADS if w.protocol == "h2")
+HTTP1_ROWS = tuple(w.id for w in WORKLOADS if w.protocol != "h2")
+
+Command = Callable[[Environment, int, Workload], list[str]]
 
 
 @dataclass(frozen=True)
 class ServerSpec:
     id: str
     label: str
-    #: argv that serves on (environment, port, tls).
+    #: argv that serves ``workload`` (its protocol, TLS or not) on (environment, port).
     command: Command
     #: None if the server can run here, else why not.
     check: Callable[[Environment], str | None]
     #: Workload ids this server runs; None for all.
     only: tuple[str, ...] | None = None
-    #: Whether server and h2load are pinned to a core each.
+    #: Whether server and load generator are pinned to a core each.
     pinned: bool = True
 
     def runs(self, workload_id: str) -> bool:
@@ -49,14 +54,15 @@ def _tls_args(env: Environment, tls: bool, cert_flag: str, key_flag: str) -> lis
     return [cert_flag, str(env.fixtures.certfile), key_flag, str(env.fixtures.keyfile)]
 
 
-def _trio_h2(env: Environment, port: int, tls: bool) -> list[str]:
+def _trio_h2(env: Environment, port: int, workload: Workload) -> list[str]:
+    # One command for every row: trio_h2 tells HTTP/1.1 from h2c by the first bytes.
     app = str(env.apps_dir / "trio_h2_app.py")
-    tls_args = _tls_args(env, tls, "--certfile", "--keyfile")
+    tls_args = _tls_args(env, workload.tls, "--certfile", "--keyfile")
     return [env.python, app, "--host", HOST, "--port", str(port), *tls_args]
 
 
 def _trio_h2_workers(workers: int) -> Command:
-    def command(env: Environment, port: int, tls: bool) -> list[str]:
+    def command(env: Environment, port: int, workload: Workload) -> list[str]:
         # No access log: the other servers here write none either.
         return [
             env.python, "-m", "trio_h2", "--host", HOST, "--port", str(port),
@@ -67,29 +73,50 @@ def _trio_h2_workers(workers: int) -> Command:
 
 
 def _hypercorn(worker_class: str) -> Command:
-    def command(env: Environment, port: int, tls: bool) -> list[str]:
+    def command(env: Environment, port: int, workload: Workload) -> list[str]:
+        # h2load cannot read Hypercorn's HTTP/1.1 status lines: see hypercorn_reason.py.
+        if workload.protocol == "h1":
+            launch = [env.python, str(env.apps_dir / "hypercorn_reason.py")]
+        else:
+            launch = [env.python, "-m", "hypercorn"]
         # --workers 0 serves in the main process, as the other Python servers do.
         return [
-            env.python, "-m", "hypercorn", "--worker-class", worker_class, "--workers", "0",
+            *launch, "--worker-class", worker_class, "--workers", "0",
             "--config", str(env.fixtures.hypercorn_config), "--bind", f"{HOST}:{port}",
-            *_tls_args(env, tls, "--certfile", "--keyfile"), "asgi_app:app",
+            *_tls_args(env, workload.tls, "--certfile", "--keyfile"), "asgi_app:app",
         ]  # fmt: skip
 
     return command
 
 
-def _granian(env: Environment, port: int, tls: bool) -> list[str]:
+def _granian(env: Environment, port: int, workload: Workload) -> list[str]:
+    # The row's protocol only: with "auto" Granian would sniff every connection.
+    http = "2" if workload.protocol == "h2" else "1"
     return [
-        env.python, "-m", "granian", "--interface", "asgi", "--http", "2", "--workers", "1",
+        env.python, "-m", "granian", "--interface", "asgi", "--http", http, "--workers", "1",
         "--host", HOST, "--port", str(port), "--log-level", "warning",
-        *_tls_args(env, tls, "--ssl-certificate", "--ssl-keyfile"), "asgi_app:app",
+        *_tls_args(env, workload.tls, "--ssl-certificate", "--ssl-keyfile"), "asgi_app:app",
     ]  # fmt: skip
 
 
-def _nghttpd(env: Environment, port: int, tls: bool) -> list[str]:
+def _uvicorn(parser: str) -> Command:
+    def command(env: Environment, port: int, workload: Workload) -> list[str]:
+        # Its WebSocket default (websockets' sans-I/O layer) named, so that a missing
+        # websockets fails the check rather than falling back to wsproto unseen; plain
+        # asyncio, as Hypercorn's asyncio worker, not uvloop; no access log, as the others.
+        return [
+            env.python, "-m", "uvicorn", "--http", parser, "--ws", "websockets-sansio",
+            "--loop", "asyncio", "--no-access-log", "--log-level", "warning",
+            "--host", HOST, "--port", str(port), "asgi_app:app",
+        ]  # fmt: skip
+
+    return command
+
+
+def _nghttpd(env: Environment, port: int, workload: Workload) -> list[str]:
     # Stream and connection windows as trio_h2's defaults (1 MiB, 4 MiB), not 64 KiB.
     argv = ["nghttpd", "--htdocs", str(env.fixtures.docroot), "-w", "20", "-W", "22"]
-    if tls:
+    if workload.tls:
         return [*argv, str(port), str(env.fixtures.keyfile), str(env.fixtures.certfile)]
     return [*argv, "--no-tls", str(port)]
 
@@ -100,6 +127,13 @@ def _python_check(code: str, missing: str) -> Callable[[Environment], str | None
         return None if reason is None else f"{missing} ({reason})"
 
     return check
+
+
+#: uvicorn with the WebSocket implementation its command names.
+_UVICORN_CHECK = (
+    "import uvicorn, websockets; from uvicorn.config import WS_PROTOCOLS; "
+    "WS_PROTOCOLS['websockets-sansio']"
+)
 
 
 def _nghttpd_check(env: Environment) -> str | None:
@@ -125,14 +159,14 @@ def _workers_check(env: Environment) -> str | None:
 def _trio_h2_at(checkout: Path) -> Command:
     """The same application on the trio_h2 of another checkout, imported before ours."""
 
-    def command(env: Environment, port: int, tls: bool) -> list[str]:
+    def command(env: Environment, port: int, workload: Workload) -> list[str]:
         app = str(env.apps_dir / "trio_h2_app.py")
         run = (
             "import runpy, sys; "
             f"sys.path.insert(0, {str(checkout.resolve())!r}); "
             f"runpy.run_path({app!r}, run_name='__main__')"
         )
-        tls_args = _tls_args(env, tls, "--certfile", "--keyfile")
+        tls_args = _tls_args(env, workload.tls, "--certfile", "--keyfile")
         return [env.python, "-c", run, "--host", HOST, "--port", str(port), *tls_args]
 
     return command
@@ -173,7 +207,21 @@ def server_specs(workers: int, base: Path | None = None) -> list[ServerSpec]:
             _granian,
             _python_check("import granian", "Granian is not installed"),
         ),
-        ServerSpec("nghttpd", "nghttpd (C)", _nghttpd, _nghttpd_check),
+        *(
+            ServerSpec(
+                f"uvicorn-{parser}",
+                f"uvicorn ({parser})",
+                _uvicorn(parser),
+                _python_check(f"{_UVICORN_CHECK}; import {parser}", missing),
+                # No HTTP/2 in uvicorn.
+                only=HTTP1_ROWS,
+            )
+            for parser, missing in (
+                ("h11", "uvicorn or websockets is not installed"),
+                ("httptools", "uvicorn, websockets or httptools is not installed"),
+            )
+        ),
+        ServerSpec("nghttpd", "nghttpd (C)", _nghttpd, _nghttpd_check, only=HTTP2_ROWS),
         ServerSpec(
             "trio_h2-workers",
             f"trio_h2 --workers {workers}",
@@ -203,11 +251,11 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running(
-    spec: ServerSpec, env: Environment, *, tls: bool, log_path: Path
+    spec: ServerSpec, env: Environment, workload: Workload, *, log_path: Path
 ) -> Iterator[RunningServer]:
-    """Start ``spec`` on a free port, yield once it listens, then stop it and its children."""
+    """Start ``spec`` for ``workload`` on a free port, yield once it listens, then stop it."""
     port = _free_port()
-    argv = [*env.server_prefix(spec.pinned), *spec.command(env, port, tls)]
+    argv = [*env.server_prefix(spec.pinned), *spec.command(env, port, workload)]
     with log_path.open("wb") as log:
         try:
             process = subprocess.Popen(

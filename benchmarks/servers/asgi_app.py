@@ -1,7 +1,8 @@
-"""The benchmark's ASGI application, served by Hypercorn and Granian.
+"""The benchmark's ASGI application, served by Hypercorn, Granian and uvicorn.
 
 It behaves like ``trio_h2_app.py``: ``/1m`` answers 1 MiB, a POST reads the whole request
-body and answers its length, anything else answers the 13 bytes ``Hello, world!``.
+body and answers its length, anything else answers the 13 bytes ``Hello, world!``, and a
+WebSocket at ``/ws`` echoes every message, text as text and binary as binary.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HELLO = b"Hello, world!"
+WS_PATH = "/ws"
 ONE_MIB = b"x" * 1_048_576
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        await _echo(scope, receive, send)
         return
     if scope["type"] != "http":
         return
@@ -44,6 +49,24 @@ async def _respond(send: Send, content_type: bytes, body: bytes) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if scope["path"] != WS_PATH:
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,7 +1,8 @@
 """The benchmark's trio_h2 server: a native handler on the public API.
 
-``/1m`` answers 1 MiB, a POST reads the whole request body and answers its length, anything
-else answers the 13 bytes ``Hello, world!`` -- the same as ``asgi_app.py``.
+``/1m`` answers 1 MiB, a POST reads the whole request body and answers its length, a
+WebSocket at ``/ws`` echoes every message, anything else answers the 13 bytes
+``Hello, world!`` -- the same as ``asgi_app.py``.  It serves HTTP/2 and HTTP/1.1 on one port.
 
     python trio_h2_app.py --port 8080 [--certfile cert.pem --keyfile key.pem]
 """
@@ -19,10 +20,20 @@ import trio_h2
 
 HELLO = b"Hello, world!"
 ONE_MIB = b"x" * 1_048_576
+WS_PATH = "/ws"
 
 
 async def handler(stream: trio_h2.Stream) -> None:
-    if stream.path == "/1m":
+    # The path first: an older trio_h2 (``--base``) without WebSockets still serves the rest.
+    if stream.path == WS_PATH and stream.is_websocket:
+        # Imported here, as trio_h2 does: the HTTP rows' memory stays without it.
+        import trio_websocket
+
+        ws = await stream.accept_websocket()
+        with contextlib.suppress(trio_websocket.ConnectionClosed):
+            while True:
+                await ws.send_message(await ws.get_message())
+    elif stream.path == "/1m":
         await stream.respond(200, [("content-type", "application/octet-stream")], ONE_MIB)
     elif stream.method == "POST":
         size = 0
