@@ -218,8 +218,9 @@ def readme_testing_blocks() -> list[tuple[str, str]]:
 
 def test_readme_testing_examples_run_as_written(pytester: pytest.Pytester) -> None:
     blocks = readme_testing_blocks()
-    assert [language for language, _ in blocks] == ["python", "toml", "python", "python"]
-    (_, first), (_, configuration), (_, marked), (_, fixtures) = blocks
+    assert [language for language, _ in blocks] == ["python", "toml", "python", "python", "python"]
+    # (The last, over both protocols, runs in test_testing_h1.py.)
+    (_, first), (_, configuration), (_, marked), (_, fixtures), _ = blocks
     pytester.makepyfile(myapp=MYAPP)
     # With the README's configuration (trio_mode): the first example and the fixtures.
     pytester.makefile(".toml", pyproject=configuration)

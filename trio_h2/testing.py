@@ -1,4 +1,4 @@
-"""An in-memory HTTP/2 client for testing handlers, with no sockets.
+"""An in-memory HTTP/2 (or HTTP/1.1) client for testing handlers, with no sockets.
 
 ::
 
@@ -9,7 +9,10 @@
 
 The client is a real HTTP/2 peer (h2, client side) talking to a real server connection
 over ``trio.testing.memory_stream_pair``: flow control, pushes, trailers, 1xx responses
-and resets all happen as they would on the network.
+and resets all happen as they would on the network.  ``connect(hello,
+http_version="1.1")`` gives an HTTP/1.1 client instead (:class:`H1Client`, on h11's
+client side), with the same calls and the same :class:`Response` where HTTP/1.1
+has the thing, so that one test can run over both protocols.
 
 The client runs on h2 as released, so it is a peer independent of the server's own
 protocol code.  h2 stops sending and receiving once it has seen a GOAWAY, while
@@ -21,11 +24,9 @@ above the last-stream-id, and lets the others run to their end.
 
 from __future__ import annotations
 
-import json as _json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal, overload
 
 import h2.config
 import h2.connection
@@ -34,46 +35,46 @@ import h2.exceptions
 import h2.settings
 import trio
 import trio.testing
-import wsproto.connection
-import wsproto.events
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
-from wsproto.connection import ConnectionState as _WSState
 
 from ._config import Config
 from ._errors import ConnectionClosed, StreamReset, single_exception
 from ._headers import decode
+from ._testing_base import (
+    SEND_TIMEOUT as _SEND_TIMEOUT,
+    HeaderPairs as HeaderPairs,
+    Response as Response,
+    WebSocketMessages,
+    encode_headers,
+    to_str,
+)
+from ._testing_h1 import (
+    H1Client as H1Client,
+    H1ClientWebSocket as H1ClientWebSocket,
+    H1StreamingResponse as H1StreamingResponse,
+    open_h1_client,
+)
 from .server.listen import Server
 from .server.stream import Handler
 
 __all__ = [
     "Client",
     "ClientWebSocket",
+    "H1Client",
+    "H1ClientWebSocket",
+    "H1StreamingResponse",
     "Response",
     "StreamingResponse",
     "connect",
     "open_client",
 ]
 
-HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
-
 # RFC 9113 §4.1 and §6: what the client needs to find the GOAWAY frames in what it reads.
 _FRAME_HEADER_LENGTH = 9
-# How long one write may wait for the server to read (it is shielded from cancellation).
-_SEND_TIMEOUT = 30.0
 _GOAWAY = 0x7
 _HEADER_BLOCK_FRAMES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
 _END_HEADERS = 0x4
-
-
-def _to_str(value: str | bytes) -> str:
-    return value if isinstance(value, str) else decode(value)
-
-
-def _encode_headers(headers: HeaderPairs) -> list[tuple[bytes, bytes]]:
-    return [
-        (_to_str(n).encode(), _to_str(v).encode("utf-8", "surrogateescape")) for n, v in headers
-    ]
 
 
 def _goaway_event(payload: bytes) -> h2.events.ConnectionTerminated:
@@ -87,60 +88,6 @@ def _goaway_event(payload: bytes) -> h2.events.ConnectionTerminated:
     event.last_stream_id = frame.last_stream_id
     event.additional_data = frame.additional_data or None
     return event
-
-
-@dataclass
-class Response:
-    """A response as the client saw it."""
-
-    stream_id: int
-    #: The request (or, for a push, the promised request) headers, pseudo-headers first.
-    request_headers: list[tuple[str, str]] = field(default_factory=list)
-    status: int | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    trailers: list[tuple[str, str]] | None = None
-    #: 1xx responses that came first, as ``(status, headers)``.
-    informational: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
-    #: Responses the server pushed along with this one.
-    pushed: list[Response] = field(default_factory=list)
-    #: The RST_STREAM code, if the stream was reset.
-    reset_code: int | None = None
-    #: The order in which the parts arrived: "informational", "push" (a PUSH_PROMISE
-    #: on this stream), "headers", "data", "trailers".
-    arrival: list[str] = field(default_factory=list)
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """The first value of the response header ``name``, or ``default`` if it is absent.
-
-        Names compare case-insensitively: ``header("Content-Type")`` finds
-        ``content-type``.  Pseudo-headers are not in :attr:`headers` (see :attr:`status`).
-        """
-        name = name.lower()
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return default
-
-    @property
-    def path(self) -> str | None:
-        """The :path of the request (useful for pushed responses)."""
-        for key, value in self.request_headers:
-            if key == ":path":
-                return value
-        return None
-
-    @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (whatever the content-type says).
-
-        Raises :class:`UnicodeDecodeError` if the body is not UTF-8.
-        """
-        return self.body.decode("utf-8")
-
-    def json(self) -> Any:
-        """The body parsed as JSON (raises :class:`json.JSONDecodeError` if it is not)."""
-        return _json.loads(self.body)
 
 
 class _ClientStream:
@@ -207,7 +154,7 @@ class StreamingResponse:
             yield chunk
 
 
-class ClientWebSocket:
+class ClientWebSocket(WebSocketMessages):
     """A WebSocket the test client opened with an extended CONNECT (RFC 8441).
 
     Messages: :meth:`send_message`, :meth:`get_message` (Pings are answered, the
@@ -219,13 +166,9 @@ class ClientWebSocket:
     """
 
     def __init__(self, client: Client, state: _ClientStream) -> None:
+        super().__init__()
         self._client = client
         self._body = StreamingResponse(client, state)
-        self._ws = wsproto.connection.Connection(wsproto.connection.ConnectionType.CLIENT)
-        self._parts: list[str | bytes] = []
-        #: The close code and reason the server sent, once its Close has come.
-        self.close_code: int | None = None
-        self.close_reason: str | None = None
 
     @property
     def response(self) -> Response:
@@ -240,6 +183,9 @@ class ClientWebSocket:
         """Send ``data`` as DATA on the WebSocket's stream, as it is."""
         await self._client.send_data(self.stream_id, data, end_stream=end_stream)
 
+    async def _send_bytes(self, data: bytes) -> None:
+        await self.send_raw(data)
+
     async def receive_raw(self) -> bytes:
         """The server's next bytes on the stream; ``b""`` once it has ended it.
 
@@ -249,61 +195,6 @@ class ClientWebSocket:
             return await self._body.__anext__()
         except StopAsyncIteration:
             return b""
-
-    async def _send_event(self, event: Any) -> None:
-        await self.send_raw(self._ws.send(event))
-
-    async def send_message(self, message: str | bytes) -> None:
-        """Send a text (str) or binary (bytes) message in one masked frame."""
-        if isinstance(message, str):
-            await self._send_event(wsproto.events.TextMessage(data=message))
-        else:
-            await self._send_event(wsproto.events.BytesMessage(data=message))
-
-    async def get_message(self) -> str | bytes:
-        """The server's next message; raises ``trio_websocket.ConnectionClosed`` at its end."""
-        import trio_websocket
-
-        while True:
-            for event in self._ws.events():
-                if isinstance(event, wsproto.events.Message):
-                    self._parts.append(event.data)
-                    if event.message_finished:
-                        parts, self._parts = self._parts, []
-                        if isinstance(event, wsproto.events.TextMessage):
-                            return "".join(cast("list[str]", parts))
-                        return b"".join(cast("list[bytes]", parts))
-                elif isinstance(event, wsproto.events.Ping):
-                    await self._send_event(event.response())
-                elif isinstance(event, wsproto.events.CloseConnection):
-                    self.close_code, self.close_reason = event.code, event.reason
-                    if self._ws.state is _WSState.REMOTE_CLOSING:
-                        await self._send_event(event.response())
-                    raise trio_websocket.ConnectionClosed(
-                        trio_websocket.CloseReason(event.code, event.reason or None)
-                    )
-            if self.close_code is not None:
-                raise trio_websocket.ConnectionClosed(
-                    trio_websocket.CloseReason(self.close_code, self.close_reason or None)
-                )
-            data = await self.receive_raw()
-            if not data:
-                self.close_code = 1006
-                raise trio_websocket.ConnectionClosed(trio_websocket.CloseReason(1006, None))
-            self._ws.receive_data(data)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> int | None:
-        """Send Close and read until the server's; returns the code the server sent."""
-        import trio_websocket
-
-        if self._ws.state is _WSState.OPEN:
-            await self._send_event(wsproto.events.CloseConnection(code=code, reason=reason))
-        try:
-            while True:
-                await self.get_message()
-        except trio_websocket.ConnectionClosed:
-            pass
-        return self.close_code
 
 
 class Client:
@@ -318,6 +209,8 @@ class Client:
         max_frame_size: int = 16_384,
     ) -> None:
         self.transport = transport
+        #: ``"2"``: what the client speaks (an :class:`H1Client` says ``"1.1"`` or ``"1.0"``).
+        self.http_version = "2"
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
@@ -559,7 +452,7 @@ class Client:
             (":scheme", "http"),
             (":authority", authority),
             (":path", path),
-            *((_to_str(n), _to_str(v)) for n, v in headers),
+            *((to_str(n), to_str(v)) for n, v in headers),
         ]
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -569,7 +462,7 @@ class Client:
         self._streams[stream_id] = state
         self.h2.send_headers(
             stream_id,
-            _encode_headers(request_headers),
+            encode_headers(request_headers),
             end_stream=end_stream_with_headers and not body and trailers is None,
         )
         await self._send()
@@ -594,7 +487,7 @@ class Client:
                 self.h2.end_stream(stream_id)
                 await self._send()
         if trailers is not None and not state.done.is_set():
-            self.h2.send_headers(stream_id, _encode_headers(trailers), end_stream=True)
+            self.h2.send_headers(stream_id, encode_headers(trailers), end_stream=True)
             await self._send()
 
     async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = True) -> None:
@@ -754,7 +647,7 @@ class Client:
             (":protocol", "websocket"),
             ("sec-websocket-version", "13"),
             *([("sec-websocket-protocol", offered)] if offered else []),
-            *((_to_str(n), _to_str(v)) for n, v in headers),
+            *((to_str(n), to_str(v)) for n, v in headers),
         ]
         state = await self._open(
             "CONNECT", path, request_headers, None, authority, False, auto_ack=False
@@ -831,13 +724,37 @@ class Client:
         await self.transport.aclose()
 
 
-@asynccontextmanager
-async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncIterator[Client]:
-    """A :class:`Client` on an established transport, e.g. ``trio.open_tcp_stream(...)``.
+@overload
+def open_client(
+    transport: trio.abc.Stream, *, http_version: Literal["2"] = "2", **settings: Any
+) -> AbstractAsyncContextManager[Client]: ...
+@overload
+def open_client(
+    transport: trio.abc.Stream, *, http_version: Literal["1.1", "1.0"], **settings: Any
+) -> AbstractAsyncContextManager[H1Client]: ...
+@overload
+def open_client(
+    transport: trio.abc.Stream, *, http_version: str, **settings: Any
+) -> AbstractAsyncContextManager[Client | H1Client]: ...
+def open_client(
+    transport: trio.abc.Stream, *, http_version: str = "2", **settings: Any
+) -> AbstractAsyncContextManager[Client | H1Client]:
+    """A client on an established transport, e.g. ``trio.open_tcp_stream(...)``.
 
-    ``settings`` are the keyword arguments of :class:`Client` (``enable_push``,
-    ``initial_window_size``, ``max_frame_size``).
+    ``http_version`` ``"2"`` (the default) gives a :class:`Client`, whose
+    ``settings`` are its keyword arguments (``enable_push``,
+    ``initial_window_size``, ``max_frame_size``); ``"1.1"`` or ``"1.0"`` gives an
+    :class:`H1Client`, whose one setting is ``te_trailers``.
     """
+    if http_version == "2":
+        return _open_h2_client(transport, **settings)
+    if http_version in ("1.1", "1.0"):
+        return open_h1_client(transport, http_version=http_version, **settings)
+    raise ValueError(f"http_version is '2', '1.1' or '1.0', not {http_version!r}")
+
+
+@asynccontextmanager
+async def _open_h2_client(transport: trio.abc.Stream, **settings: Any) -> AsyncIterator[Client]:
     try:
         async with trio.open_nursery() as nursery:
             client = Client(transport, **settings)
@@ -852,31 +769,106 @@ async def open_client(transport: trio.abc.Stream, **settings: Any) -> AsyncItera
         raise single from single.__cause__
 
 
-@asynccontextmanager
-async def connect(
+@overload
+def connect(
     handler: Handler,
     *,
+    http_version: Literal["2"] = "2",
     config: Config | None = None,
     client_address: Any = ("127.0.0.1", 50000),
     enable_push: bool = True,
     initial_window_size: int = 65_535,
     max_frame_size: int = 16_384,
-) -> AsyncIterator[Client]:
-    """Serve ``handler`` on an in-memory connection and yield a :class:`Client` for it.
+    te_trailers: bool = True,
+) -> AbstractAsyncContextManager[Client]: ...
+@overload
+def connect(
+    handler: Handler,
+    *,
+    http_version: Literal["1.1", "1.0"],
+    config: Config | None = None,
+    client_address: Any = ("127.0.0.1", 50000),
+    enable_push: bool = True,
+    initial_window_size: int = 65_535,
+    max_frame_size: int = 16_384,
+    te_trailers: bool = True,
+) -> AbstractAsyncContextManager[H1Client]: ...
+@overload
+def connect(
+    handler: Handler,
+    *,
+    http_version: str,
+    config: Config | None = None,
+    client_address: Any = ("127.0.0.1", 50000),
+    enable_push: bool = True,
+    initial_window_size: int = 65_535,
+    max_frame_size: int = 16_384,
+    te_trailers: bool = True,
+) -> AbstractAsyncContextManager[Client | H1Client]: ...
+def connect(
+    handler: Handler,
+    *,
+    http_version: str = "2",
+    config: Config | None = None,
+    client_address: Any = ("127.0.0.1", 50000),
+    enable_push: bool = True,
+    initial_window_size: int = 65_535,
+    max_frame_size: int = 16_384,
+    te_trailers: bool = True,
+) -> AbstractAsyncContextManager[Client | H1Client]:
+    """Serve ``handler`` on an in-memory connection and yield a client for it.
+
+    ``http_version`` says what the client speaks: ``"2"`` (the default) gives a
+    :class:`Client` (HTTP/2 with prior knowledge); ``"1.1"`` or ``"1.0"`` an
+    :class:`H1Client` (h11's client side), with the same ``request``, ``get``,
+    ``post``, ``stream`` and ``websocket`` and the same :class:`Response`, so that
+    one test can run over both (``client.http_version`` tells which).  The server
+    is the same either way: it tells the protocol by the first bytes.
+
+    ``enable_push``, ``initial_window_size`` and ``max_frame_size`` are HTTP/2's
+    settings, and ``te_trailers`` (send ``te: trailers``, so that the server sends
+    a chunked response's trailers) is HTTP/1.1's; each is ignored by the other
+    protocol, so a parametrised test may pass them to both.
 
     Leaving the block closes the connection and waits for the server side to finish.
     """
+    if http_version == "2":
+        return _connect(
+            handler,
+            config,
+            client_address,
+            _open_h2_client,
+            {
+                "enable_push": enable_push,
+                "initial_window_size": initial_window_size,
+                "max_frame_size": max_frame_size,
+            },
+        )
+    if http_version in ("1.1", "1.0"):
+        return _connect(
+            handler,
+            config,
+            client_address,
+            open_h1_client,
+            {"http_version": http_version, "te_trailers": te_trailers},
+        )
+    raise ValueError(f"http_version is '2', '1.1' or '1.0', not {http_version!r}")
+
+
+@asynccontextmanager
+async def _connect(
+    handler: Handler,
+    config: Config | None,
+    client_address: Any,
+    open_one: Callable[..., AbstractAsyncContextManager[Client | H1Client]],
+    settings: dict[str, Any],
+) -> AsyncIterator[Client | H1Client]:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     server = Server(handler, config or Config(), None)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server.serve_transport, server_stream, client_address)
-            async with open_client(
-                client_stream,
-                enable_push=enable_push,
-                initial_window_size=initial_window_size,
-                max_frame_size=max_frame_size,
-            ) as client:
+            async with open_one(client_stream, **settings) as client:
                 yield client
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
