@@ -3,6 +3,8 @@ HTTP/2, keep-alive, pipelining, bodies, 100-continue, timeouts and closes."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -336,3 +338,32 @@ async def test_the_request_target_in_parts_over_both_protocols() -> None:
         ),
         ("/plain", "/plain", "", {}),
     ]
+
+
+async def test_a_client_that_leaves_before_its_answer_cancels_the_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trio_h2.access")
+    started = trio.Event()
+    cancelled = trio.Event()
+
+    async def long_poll(stream: trio_h2.Stream) -> None:
+        started.set()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.set()
+            raise
+
+    async with connection(long_poll) as client:
+        await client.send_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        await started.wait()
+        await client.stream.send_stream.aclose()  # the client's end of file
+        with trio.fail_after(5):
+            await cancelled.wait()
+            await client.closed.wait()
+        assert await client.take() == b""
+    [line] = [r.getMessage() for r in caplog.records if r.name == "trio_h2.access"]
+    assert re.fullmatch(
+        r'127\.0\.0\.1 "GET /wait HTTP/1\.1" - 0 [0-9.]+ms "-" reset by peer \(CANCEL\)', line
+    ), line

@@ -26,7 +26,8 @@ from trio_h2.testing import Client, ClientWebSocket, open_client
 
 pytestmark = pytest.mark.interop
 
-BIG = bytes(range(256)) * 4096  # 1 MiB, the default message limit
+BIG = bytes(range(256)) * 4096  # 1 MiB, the message limit these tests set
+LIMITED = trio_h2.Config(websocket_max_message_size=len(BIG))
 
 
 class Peer:
@@ -157,7 +158,7 @@ async def test_the_handler_returning_closes_with_1000_and_failing_with_1011() ->
 
 async def test_a_protocol_error_gets_a_close_frame_with_its_code() -> None:
     with trio.fail_after(30):
-        async with connected() as client:
+        async with connected(config=LIMITED) as client:
             async with peer(client) as ws:
                 ws.protocol.send_text(b"caf\xe9")  # Latin-1, not UTF-8
                 await ws.flush()

@@ -276,9 +276,16 @@ class H1Connection:
                 )
                 self._linger = True
                 self._end_stream_task(ErrorCode.PROTOCOL_ERROR)
-            elif isinstance(event, PeerClosed) and event.stream_id is not None:
-                log.debug("%s closed the connection mid-request", self.client_address)
-                self._end_stream_task(ErrorCode.CANCEL, remote=True)
+            elif isinstance(event, PeerClosed):
+                if event.stream_id is not None:
+                    log.debug("%s closed the connection mid-request", self.client_address)
+                    self._end_stream_task(ErrorCode.CANCEL, remote=True)
+                elif self._stream is not None:
+                    # The whole request came, then the end of file: the client has
+                    # gone, as browsers and proxies go (nginx's 499), and its handler
+                    # is cancelled as a reset stream's is over HTTP/2.
+                    log.debug("%s closed the connection before its answer", self.client_address)
+                    self._end_stream_task(ErrorCode.CANCEL, remote=True)
 
     def _end_stream_task(self, code: int, *, remote: bool = False) -> None:
         stream = self._stream
