@@ -39,6 +39,7 @@ from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, se
 from .h2conn import H2cUpgrade
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
+from .switched import SwitchedTransport
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
@@ -105,7 +106,8 @@ class H1Connection:
             max_buffer=config.max_outbound_buffer,
             send_timeout=config.send_timeout,
             peer=client_address,
-            several_streams=lambda: False,
+            # Once switched (a WebSocket), writes are gathered: see switched.py.
+            several_streams=lambda: self._proto.switched,
             on_lost=self._writer_lost,
             direct=self._direct,
         )
@@ -528,7 +530,11 @@ class H1Connection:
             await self._reader_stopped.wait()
         if self._writer.broken:
             raise StreamReset(ErrorCode.CANCEL, remote=True)
-        return self._transport, trailing
+        self._writer.gathering = True
+        switched = SwitchedTransport(
+            self._transport, self._writer, self._receive_some, RECEIVE_SIZE
+        )
+        return switched, trailing
 
     def push_nowait(
         self, parent: Stream, request_headers: RawHeaders, response: PushedResponse

@@ -27,6 +27,12 @@ from .sockio import DirectSocket
 
 log = logging.getLogger("trio_h2")
 
+#: Octets a gathering writer waits for at most before it writes.
+GATHER_LIMIT = 65_536
+#: Scheduling rounds without a new frame after which a gathering writer writes: a
+#: message takes a few rounds from the socket to its echo (reader, channel, handler).
+GATHER_ROUNDS = 3
+
 
 class Writer:
     """The outbound buffer of one connection, and the task that empties it."""
@@ -55,6 +61,8 @@ class Writer:
         self._drained: trio.Event | None = None
         #: True once a send failed or timed out; nothing more will be sent.
         self.broken = False
+        #: Whether to wait, before a write, while other tasks keep adding to it.
+        self.gathering = False
 
     def queue(self, data: bytearray | bytes) -> None:
         """Add whole frames to what goes out next."""
@@ -134,6 +142,8 @@ class Writer:
                 if self._several_streams():
                     # Let the other tasks woken with us add their frames to this write.
                     await trio.lowlevel.cancel_shielded_checkpoint()
+                    if self.gathering:
+                        await self._gather()
                 continue
             now = trio.current_time()
             if now + send_timeout - scope.deadline > 1.0:
@@ -150,6 +160,19 @@ class Writer:
             if self._drained is not None and len(self._buffer) <= low_water:
                 self._drained.set()
                 self._drained = None
+
+    async def _gather(self) -> None:
+        # A producer that writes a frame per scheduling round (a WebSocket echoing a
+        # burst) is waited for while it keeps adding, up to GATHER_LIMIT octets.
+        size = len(self._buffer)
+        idle = 0
+        while size < GATHER_LIMIT and idle < GATHER_ROUNDS:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            if len(self._buffer) == size:
+                idle += 1
+            else:
+                idle = 0
+                size = len(self._buffer)
 
     def _lost(self, exc: BaseException) -> None:
         log.debug("connection to %s lost while sending: %r", self._peer, exc)
