@@ -131,3 +131,14 @@ async def test_a_limit_from_the_command_line_is_served(tmp_path: Path, curl: str
     for head in heads:
         assert b"connection: close" in head.lower()
         assert b"date:" not in head.lower()
+
+
+def test_the_readme_s_config_file_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(# server\.toml\n.*?)```", readme, re.S)
+    assert block is not None
+    file = tmp_path / "server.toml"
+    file.write_text(block.group(1))
+    config = trio_h2.Config(**load_config_file(str(file)))  # type: ignore[arg-type]
+    assert config.max_connections == 500
+    assert config.server_header is None
