@@ -271,7 +271,7 @@ async def test_requests_above_goaway_last_stream_id_are_refused() -> None:
         await trio.testing.wait_all_tasks_blocked()
         (connection,) = served.server.connections
         connection.shutdown()
-        await peer.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=1)
+        await peer.expect_graceful_goaway(last_stream_id=1)
         await peer.request(3)
         await peer.expect_rst(3, ErrorCodes.REFUSED_STREAM)
         release.set()

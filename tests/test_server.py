@@ -280,7 +280,7 @@ async def test_cancelling_serve_sends_goaway_and_finishes_in_flight() -> None:
             await started.wait()
             server_scope.cancel()
             with trio.fail_after(10):
-                await client.goaway_received.wait()
+                await client.final_goaway_received.wait()
             assert client.goaway is not None
             assert client.goaway.error_code == ErrorCodes.NO_ERROR
             assert client.goaway.last_stream_id == stream_id

@@ -116,7 +116,7 @@ async def test_after_a_graceful_goaway_streams_finish_and_new_ones_are_refused()
                 "POST", "/upload", body=upload(client.goaway_received)
             ) as streaming:
                 nursery.start_soon(server.shutdown)
-                await client.goaway_received.wait()
+                await client.final_goaway_received.wait()
                 assert client.goaway is not None
                 assert client.goaway.error_code == ErrorCodes.NO_ERROR
                 assert client.goaway.last_stream_id == streaming.response.stream_id

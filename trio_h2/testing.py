@@ -235,6 +235,10 @@ class Client:
         self.goaway: h2.events.ConnectionTerminated | None = None
         #: Set when a GOAWAY arrives (or the connection closes).
         self.goaway_received = trio.Event()
+        #: Set when a GOAWAY with a real last-stream-id arrives (or the connection
+        #: closes): a graceful close first says 2^31-1 (RFC 9113 §6.8), and this is the
+        #: one after it.
+        self.final_goaway_received = trio.Event()
         #: Set when the server closed the connection.
         self.connection_closed = trio.Event()
         #: The server's SETTINGS, once received.
@@ -311,6 +315,7 @@ class Client:
             self._window_changed.set()
             self._ping_acked.set()
             self.goaway_received.set()
+            self.final_goaway_received.set()
             self.connection_closed.set()
 
     def _receive(self, data: bytes | bytearray) -> list[h2.events.Event]:
@@ -357,6 +362,8 @@ class Client:
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
             self.goaway_received.set()
+            if (event.last_stream_id or 0) < 2**31 - 1:
+                self.final_goaway_received.set()
             # RFC 9113 §6.8: the server will not process the client's streams above
             # last-stream-id; they end with neither response nor reset.
             last = event.last_stream_id or 0

@@ -272,5 +272,15 @@ async def test_ctrl_c_stops_the_server(name: str, tmp_path: Path) -> None:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    assert process.returncode == -signal.SIGINT
-    assert stderr_path.read_text().splitlines()[-1] == "KeyboardInterrupt"
+    text = stderr_path.read_text()
+    assert process.returncode == -signal.SIGINT, text
+    # An interruption in asyncio code may leave a coroutine that never ran, which
+    # Python reports at exit with a RuntimeWarning; that is the interpreter's, not ours.
+    lines = [
+        line
+        for line in text.splitlines()
+        if "RuntimeWarning" not in line
+        and "never awaited" not in line
+        and not line.startswith("  ")  # the warning's source line
+    ]
+    assert lines[-1] == "KeyboardInterrupt", text

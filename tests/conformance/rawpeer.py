@@ -207,6 +207,29 @@ class RawPeer:
             await self.expect_close()
         return frame
 
+    async def expect_graceful_goaway(
+        self, *, last_stream_id: int | None = None, acknowledge: bool = True
+    ) -> GoAwayFrame:
+        """A graceful close as RFC 9113 §6.8 advises: a PING and GOAWAY(2^31-1, NO_ERROR)
+        first; the PING acknowledged (unless ``acknowledge`` is False); then the real
+        GOAWAY, which is returned."""
+        ping: PingFrame | None = None
+        while True:
+            frame = await self.receive_frame()
+            if frame is None:
+                raise PeerError(f"closed without GOAWAY; received {self.received[-5:]!r}")
+            if isinstance(frame, PingFrame) and "ACK" not in frame.flags:
+                ping = frame
+            elif isinstance(frame, GoAwayFrame):
+                break
+        if (frame.error_code, frame.last_stream_id) != (ErrorCodes.NO_ERROR, 2**31 - 1):
+            raise PeerError(f"expected the first GOAWAY of a graceful close, got {frame!r}")
+        if ping is None:
+            raise PeerError("no PING came before the first GOAWAY")
+        if acknowledge:
+            await self.send(PingFrame(0, flags=["ACK"], opaque_data=ping.opaque_data))
+        return await self.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=last_stream_id)
+
     async def expect_rst(self, stream_id: int, code: ErrorCodes) -> RstStreamFrame:
         """A RST_STREAM on ``stream_id`` with ``code``; the connection stays up."""
         while True:

@@ -193,7 +193,7 @@ async def test_goaway_does_not_count_a_refused_stream_as_acted_on() -> None:
         await peer.expect_rst(3, ErrorCodes.REFUSED_STREAM)
         for connection in served.server.connections:
             connection.shutdown()
-        goaway = await peer.expect_goaway(ErrorCodes.NO_ERROR)
+        goaway = await peer.expect_graceful_goaway()
         assert goaway.last_stream_id == 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 
+import pytest
 import trio
 import trio.testing
 from h2.errors import ErrorCodes
@@ -169,9 +170,21 @@ async def test_idle_connection_gets_goaway(autojump_clock: trio.testing.MockCloc
     async with open_served_peer(config=config, timeout=FOREVER) as served:
         await served.peer.assert_alive()
         start = trio.current_time()
-        await served.peer.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=1)
+        await served.peer.expect_graceful_goaway(last_stream_id=1)
         await served.peer.expect_close()
         assert 30 <= trio.current_time() - start <= 31
+
+
+async def test_a_peer_that_does_not_answer_the_drain_ping_gets_the_goaway_anyway(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    config = trio_h2.Config(idle_timeout=30)
+    async with open_served_peer(config=config, timeout=FOREVER) as served:
+        await served.peer.assert_alive()
+        start = trio.current_time()
+        await served.peer.expect_graceful_goaway(last_stream_id=1, acknowledge=False)
+        assert trio.current_time() - start == pytest.approx(31)
+        await served.peer.expect_close()
 
 
 async def test_tls_handshake_never_finished_times_out(

@@ -15,7 +15,7 @@ import h2.connection
 import h2.events
 import h2.settings
 import pytest
-from hyperframe.frame import GoAwayFrame, SettingsFrame
+from hyperframe.frame import Frame, GoAwayFrame, PingFrame, SettingsFrame
 
 from trio_h2 import Config, ConnectionClosed, LocalProtocolError, RemoteProtocolError
 from trio_h2._errors import ErrorCode
@@ -197,17 +197,60 @@ def test_streams_past_the_limit_are_refused_and_not_counted_as_acted_on() -> Non
     (reset,) = of(h2.events.StreamReset, pair.to_client())
     assert (reset.stream_id, reset.error_code) == (5, ErrorCode.REFUSED_STREAM)
     pair.server.start_shutdown()
+    pair.server.finish_shutdown()
     assert pair.server.state is ConnectionState.DRAINING
-    data = bytes(pair.server.data_to_send())
-    frame, _ = GoAwayFrame.parse_frame_header(memoryview(data[:9]))
-    frame.parse_body(memoryview(data[9:]))
-    assert (frame.last_stream_id, frame.error_code) == (3, ErrorCode.NO_ERROR)
+    goaways = [f for f in frames(pair.server.data_to_send()) if isinstance(f, GoAwayFrame)]
+    assert [(f.last_stream_id, f.error_code) for f in goaways] == [
+        (2**31 - 1, ErrorCode.NO_ERROR),
+        (3, ErrorCode.NO_ERROR),
+    ]
+
+
+def frames(data: bytes | bytearray) -> list[Frame]:
+    out = []
+    view = memoryview(bytes(data))
+    while view:
+        frame, length = Frame.parse_frame_header(view[:9])
+        frame.parse_body(view[9 : 9 + length])
+        out.append(frame)
+        view = view[9 + length :]
+    return out
+
+
+def test_a_graceful_close_serves_what_crossed_the_first_goaway() -> None:
+    # RFC 9113 §6.8: a PING and GOAWAY(2^31-1); requests sent before the client saw
+    # it are served; the PING's acknowledgement brings the real GOAWAY.
+    pair = Pair()
+    pair.request(GET)
+    pair.server.start_shutdown()
+    sent = frames(pair.server.data_to_send())
+    assert [type(f) for f in sent] == [PingFrame, GoAwayFrame]
+    ping, goaway = sent
+    assert isinstance(goaway, GoAwayFrame)
+    assert goaway.last_stream_id == 2**31 - 1
+    assert pair.server.state is ConnectionState.DRAINING
+    # A request on its way meanwhile is taken, even with no stream open.
+    pair.server.finish_stream(1, 0, ErrorCode.CANCEL)
+    assert pair.server.state is ConnectionState.DRAINING
+    crossed = pair.client.get_next_available_stream_id()
+    pair.client.send_headers(crossed, GET, end_stream=True)
+    assert [type(e) for e in pair.to_server()] == [ev.RequestReceived]
+    # The acknowledgement: the GOAWAY with the real last stream id.
+    pair.client.ping(b"other!!!")
+    ack = PingFrame(0, flags=["ACK"])
+    ack.opaque_data = ping.opaque_data
+    pair.server.receive_data(pair.client.data_to_send() + ack.serialize(), 0.0)
+    final = [f for f in frames(pair.server.data_to_send()) if isinstance(f, GoAwayFrame)]
+    assert [f.last_stream_id for f in final] == [crossed]
+    pair.server.finish_stream(crossed, 0, ErrorCode.CANCEL)
+    assert pair.server.state is ConnectionState.CLOSING
 
 
 def test_after_goaway_new_streams_are_refused_and_the_last_stream_closes_it() -> None:
     pair = Pair()
     pair.request(GET)
     pair.server.start_shutdown()
+    pair.server.finish_shutdown()  # as if the PING had come back
     pair.to_client()
     # A request that crossed the GOAWAY on the wire is refused, not served.
     frame = pair.client.get_next_available_stream_id()

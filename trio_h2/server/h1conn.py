@@ -161,8 +161,11 @@ class H1Connection:
             self._wake = trio.Event()
             await self._wake.wait()
 
-    def shutdown(self) -> None:
-        """Close gracefully: the response in progress is the last (``connection: close``)."""
+    def shutdown(self, *, at_once: bool = False) -> None:
+        """Close gracefully: the response in progress is the last (``connection: close``).
+
+        (``at_once`` changes nothing here: HTTP/1.1 has no request in flight to wait for.)
+        """
         stream = self._stream
         if stream is not None and stream.tunnel is not None:
             stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)

@@ -60,6 +60,9 @@ log = logging.getLogger("trio_h2")
 __all__ = ["Connection", "Handler"]
 
 RECEIVE_SIZE = 65_536
+# Seconds the first GOAWAY of a graceful close waits for its PING to come back
+# (one round trip) before the second one goes anyway.
+SHUTDOWN_NOTICE_TIME = 1.0
 # Once reading stops (CLOSING or later), every loop and dispatch run ends.
 _CLOSING = ConnectionState.CLOSING
 
@@ -107,6 +110,8 @@ class Connection(StreamSender):
         self._starting: list[tuple[Stream, Handler]] = []
         self._idle_since = 0.0
         self._handshake_deadline = math.inf
+        # When the second GOAWAY of a graceful close goes, unless the PING comes back.
+        self._notice_deadline = math.inf
         self._windows = WindowWaiters()
         fd = socket_fd(transport)
         self._direct = DirectSocket(fd) if fd is not None else None
@@ -168,9 +173,10 @@ class Connection(StreamSender):
             self._writer.detach()
             await trio.aclose_forcefully(self._transport)
 
-    def shutdown(self) -> None:
-        """Start a graceful close: GOAWAY, then finish the streams already accepted."""
-        self._proto.start_shutdown()
+    def shutdown(self, *, at_once: bool = False) -> None:
+        """Start a graceful close: GOAWAY (two of them, RFC 9113 §6.8, unless
+        ``at_once``), then finish the streams already accepted."""
+        self._start_shutdown(notice=not at_once)
         self._flush()
         for stream in self._streams.values():
             if stream.tunnel is not None:
@@ -221,12 +227,13 @@ class Connection(StreamSender):
         while proto.state < _CLOSING:
             deadline = self._next_deadline()
             if deadline <= trio.current_time():
-                break
+                if not self._deadline_expired():
+                    return
+                continue
             self._reader_scope = trio.CancelScope(deadline=deadline)
             with self._reader_scope:
                 await self._read_frames()
                 return
-        self._deadline_expired()
 
     async def _read_frames(self) -> None:
         config = self._config
@@ -264,9 +271,12 @@ class Connection(StreamSender):
         """When the reader must look at the clock (possibly before any expiry)."""
         config = self._config
         now = trio.current_time()
-        if self._proto.state is ConnectionState.HANDSHAKE:
+        state = self._proto.state
+        if state is ConnectionState.HANDSHAKE:
             deadline = self._handshake_deadline
-        elif self._streams:
+        elif self._proto.shutdown_notice_pending:
+            deadline = self._notice_deadline
+        elif self._streams or state is ConnectionState.DRAINING:
             deadline = now + config.idle_timeout  # not idle: only a time to look again
         else:
             deadline = self._idle_since + config.idle_timeout
@@ -276,19 +286,36 @@ class Connection(StreamSender):
             deadline = min(deadline, since + config.header_timeout)
         return deadline
 
-    def _deadline_expired(self) -> None:
+    def _deadline_expired(self) -> bool:
+        """Act on what expired; whether the reader goes on reading."""
         proto = self._proto
         if proto.state >= _CLOSING:
-            return
+            return False
         since = proto.header_block_since
+        now = trio.current_time()
         if proto.state is ConnectionState.HANDSHAKE:
             log.debug("no HTTP/2 preface from %s in time", self.client_address)
-        elif since is not None and trio.current_time() >= since + self._config.header_timeout:
+            self._flush()
+            return False
+        if since is not None and now >= since + self._config.header_timeout:
             log.debug("header block from %s not finished in time", self.client_address)
             proto.close(ErrorCode.NO_ERROR, "header block not finished in time")
-        elif not self._streams:
-            proto.start_shutdown()
+        elif proto.shutdown_notice_pending:
+            # The peer did not acknowledge the first GOAWAY's PING in time.
+            proto.finish_shutdown()
+        elif not self._streams and proto.state is ConnectionState.OPEN:
+            self._start_shutdown()
         self._flush()
+        return proto.state < _CLOSING
+
+    def _start_shutdown(self, *, notice: bool = True) -> None:
+        self._proto.start_shutdown(notice=notice)
+        if self._proto.shutdown_notice_pending:
+            self._notice_deadline = trio.current_time() + min(
+                SHUTDOWN_NOTICE_TIME, self._config.graceful_shutdown_timeout
+            )
+            if self._reader_scope.deadline > self._notice_deadline:
+                self._reader_scope.deadline = self._notice_deadline
 
     def _went_idle(self) -> None:
         self._idle_since = trio.current_time()

@@ -73,7 +73,9 @@ class ServedConnection(Protocol):
 
     async def run(self) -> None: ...
 
-    def shutdown(self) -> None: ...
+    def shutdown(self, *, at_once: bool = False) -> None:
+        """Close gracefully; ``at_once``: refuse what may be in flight rather than
+        wait a round trip for it (the slot is wanted now)."""
 
     def abort(self) -> None: ...
 
@@ -263,7 +265,7 @@ class Server:
             trio.current_time() - oldest,
         )
         if connection is not None:
-            connection.shutdown()
+            connection.shutdown(at_once=True)
         else:
             victim.scope.cancel()
         with trio.move_on_after(RECLAIM_TIMEOUT):

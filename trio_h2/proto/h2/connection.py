@@ -58,6 +58,11 @@ _SettingCodes = h2.settings.SettingCodes
 #: Fields of an upgrading HTTP/1.1 request that belong to the upgrade, not the request.
 _UPGRADE_FIELDS = frozenset({b"connection", b"upgrade", b"http2-settings", b"keep-alive"})
 _H2Events = h2.events
+
+# RFC 9113 §6.8: the first GOAWAY of a graceful close names the highest stream id.
+_MAX_STREAM_ID = 2**31 - 1
+# The payload of the PING sent with it, to know when the peer has seen it.
+_DRAIN_PING = b"trio_h2\x00"
 _CLOSING = ConnectionState.CLOSING
 _H2_CLOSED = h2.connection.ConnectionState.CLOSED
 
@@ -156,7 +161,10 @@ class H2Server:
             _H2Events.WindowUpdated: self._on_window_updated,
             _H2Events.RemoteSettingsChanged: self._on_settings,
             _H2Events.ConnectionTerminated: self._on_terminated,
+            _H2Events.PingAckReceived: self._on_ping_ack,
         }
+        #: The first GOAWAY of a graceful close has gone, the second not yet.
+        self.shutdown_notice_pending = False
 
     # ------------------------------------------------------------------ queries
 
@@ -252,12 +260,41 @@ class H2Server:
         raw += self._h2.take_outbound()
         raw += frame
 
-    def start_shutdown(self) -> None:
-        """A graceful close: GOAWAY(NO_ERROR); active streams finish, new ones are refused."""
+    def start_shutdown(self, *, notice: bool = True) -> None:
+        """A graceful close in two steps (RFC 9113 §6.8): a PING and a GOAWAY that
+        refuses nothing yet; when the PING's acknowledgement comes back (or the driver calls
+        :meth:`finish_shutdown`), the GOAWAY with the real last stream id.
+
+        Requests the peer sent before it saw the first GOAWAY are still served, so a
+        client that loses no race loses no request; those after the second are
+        refused, and the active streams finish.  Before the peer's preface there is
+        nothing in flight: the real GOAWAY goes at once, as it does without ``notice``.
+        """
         if self._goaway_last_id is not None or self._state >= _CLOSING:
             return
-        self._send_goaway(ErrorCode.NO_ERROR, self._last_acted)
-        self._stop_if_done()
+        if self._state is ConnectionState.HANDSHAKE or not notice:
+            self._send_goaway(ErrorCode.NO_ERROR, self._last_acted)
+            self._stop_if_done()
+            return
+        # The PING first: a client built on h2 takes no frame but GOAWAY once it has
+        # had one, and would fail on a PING after it.  It acknowledges the PING once
+        # it has read both.
+        self._h2.ping(_DRAIN_PING)
+        self._send_goaway(ErrorCode.NO_ERROR, _MAX_STREAM_ID)
+        self.shutdown_notice_pending = True
+
+    def finish_shutdown(self) -> None:
+        """The second GOAWAY of :meth:`start_shutdown`, if it has not gone yet."""
+        if not self.shutdown_notice_pending:
+            return
+        self.shutdown_notice_pending = False
+        if self._state < _CLOSING:
+            self._send_goaway(ErrorCode.NO_ERROR, self._last_acted)
+            self._stop_if_done()
+
+    def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
+        if event.ping_data == _DRAIN_PING:
+            self.finish_shutdown()
 
     def close(self, error_code: int, message: str) -> None:
         """End the connection now with GOAWAY(``error_code``); nothing more is read."""
@@ -286,6 +323,8 @@ class H2Server:
         self._advance(ConnectionState.DRAINING)
 
     def _stop_if_done(self) -> None:
+        if self.shutdown_notice_pending:
+            return  # requests may still be on their way
         if self._state is ConnectionState.DRAINING and not self._streams:
             self._advance(_CLOSING)
 
