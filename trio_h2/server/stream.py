@@ -317,18 +317,25 @@ class Stream:
         self._io.send_headers(self.stream_id, raw, False)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    def _start(self, status: int, headers: HeaderList, length: int | None) -> RawHeaders:
+    def _start(
+        self, status: int, headers: HeaderList, length: int | None, add_length: bool
+    ) -> RawHeaders:
+        if not isinstance(add_length, bool):
+            # start_response() takes a length by that name; respond() knows its own.
+            raise LocalProtocolError(f"content_length is True or False, not {add_length!r}")
         raw_status = check_status(status)
         raw = check_headers(headers)
         self.state.check_can_start()
         declared = declared_length(raw)
+        if not add_length and declared is not None:
+            raise LocalProtocolError("content_length=False, yet the headers declare one")
         bodiless = status in (204, 304)
         if bodiless and length:
             raise LocalProtocolError(f"a {status} response has no body")
         if length is not None:
             if declared is None:
                 # RFC 9110 §8.6: never on a 204; on a 304 it would describe the 200.
-                if not bodiless:
+                if not bodiless and add_length:
                     raw.append((b"content-length", str(length).encode("ascii")))
             elif declared != length and not (self.method == "HEAD" or bodiless):
                 raise LocalProtocolError(
@@ -343,6 +350,7 @@ class Stream:
         body: Body = b"",
         *,
         trailers: HeaderList | None = None,
+        content_length: bool = True,
     ) -> None:
         """Send a whole response.
 
@@ -357,6 +365,12 @@ class Stream:
         goes out in frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE.
         ``trailers`` are sent after the body, in a final HEADERS frame.
 
+        ``content_length=False`` sends no ``content-length`` even for a body of known
+        length, for protocols that forbid one (a gRPC response); ``headers`` must not
+        declare one either.  Over HTTP/1.1 the body is then framed by the server:
+        chunked (``content-length: 0`` for an empty one without trailers; over
+        HTTP/1.0, by closing the connection).
+
         ``respond`` owns the body source: when it returns or fails, a file is closed,
         an async generator is closed, and a channel's receive side is closed, so a
         producer still sending (say, for a HEAD request, which gets headers only)
@@ -366,7 +380,7 @@ class Stream:
         head_request = self.method == "HEAD"
         raw_trailers = check_headers(trailers, trailers=True) if trailers else None
         if fixed is not None:
-            raw = self._start(status, headers, len(fixed))
+            raw = self._start(status, headers, len(fixed), content_length)
             await trio.lowlevel.checkpoint_if_cancelled()
             self.state.start_response(status)
             if head_request or (not fixed and raw_trailers is None):
@@ -384,10 +398,10 @@ class Stream:
                 raise
             self.state.end_response()
             return
-        length = _body.known_length(body)
+        length = _body.known_length(body) if content_length else None
         source = _body.chunks(body)
         try:
-            async with self.start_response(status, headers, content_length=length) as out:
+            async with self._start_response(status, headers, length, content_length) as out:
                 if raw_trailers:
                     out.set_trailers(raw_trailers)
                 if not head_request:
@@ -415,12 +429,17 @@ class Stream:
         The response to a HEAD request is its HEADERS alone, with END_STREAM: what the
         block sends, and its trailers, are dropped, so one handler serves GET and HEAD.
         """
+        return self._start_response(status, headers, content_length, True)
+
+    def _start_response(
+        self, status: int, headers: HeaderList, length: int | None, add_length: bool
+    ) -> StartedResponse:
         return StartedResponse(
             self._io,
             self.state,
             self.stream_id,
             status,
-            functools.partial(self._start, status, headers, content_length),
+            functools.partial(self._start, status, headers, length, add_length),
             head=self.method == "HEAD",
         )
 
