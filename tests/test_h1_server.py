@@ -367,3 +367,14 @@ async def test_a_client_that_leaves_before_its_answer_cancels_the_handler(
     assert re.fullmatch(
         r'127\.0\.0\.1 "GET /wait HTTP/1\.1" - 0 [0-9.]+ms "-" reset by peer \(CANCEL\)', line
     ), line
+
+
+async def test_head_of_a_streamed_response_states_no_length() -> None:
+    async with connection() as client:
+        await client.send_all(b"HEAD /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = await client.until_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    # What a GET gets is chunked, of a length not known in advance: no length is said.
+    assert b"content-length" not in head.lower()
+    assert body == b""

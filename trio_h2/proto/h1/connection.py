@@ -50,7 +50,8 @@ Decisions worth knowing
   HTTP/1.0 to the server), and a response to them has ``connection: close``.
 * Framing is the server's: a ``content-length`` the application gives means an
   identity body; without one, chunked for HTTP/1.1 and close-delimited for HTTP/1.0;
-  ``end_stream=True`` with no length adds ``content-length: 0``.  HEAD, 204 and 304
+  ``end_stream=True`` with no length adds ``content-length: 0`` (not to a HEAD: it
+  would misstate the GET).  HEAD, 204 and 304
   responses carry no body, and what is sent for one is dropped, so a handler serves
   GET and HEAD alike.  ``connection``, ``keep-alive``, ``proxy-connection`` and
   ``transfer-encoding`` from the application are not sent as given
@@ -414,7 +415,9 @@ class H1Server:
                 length = value
             fields.append((name, value))
         no_body = head.method == b"HEAD" or status in (204, 304)
-        if end_stream and length is None and status not in (204, 304):
+        # An end with no length says "empty", except to a HEAD: there it would misstate
+        # the length of what a GET gets (RFC 9110 §9.3.2), so none is said.
+        if end_stream and length is None and not no_body:
             fields.append((b"content-length", b"0"))
             length = b"0"
         limit = self._limits.max_requests_per_connection
