@@ -195,9 +195,15 @@ async def test_receive_after_the_body_waits_for_the_response_then_disconnect() -
 
 
 async def test_cancelled_receive_takes_nothing() -> None:
+    waiting = trio.Event()
+    scopes: list[trio.CancelScope] = []
+
     async def app(scope: Scope, receive: Any, send: Any) -> None:
-        with trio.move_on_after(0.01):
+        with trio.CancelScope() as cancelled:
+            scopes.append(cancelled)
+            waiting.set()
             await receive()  # the body is held back by the client: this waits
+        assert cancelled.cancelled_caught
         message = await receive()
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": message["body"]})
@@ -215,7 +221,10 @@ async def test_cancelled_receive_takes_nothing() -> None:
             results.append(await client.post("/", upload()))
 
         nursery.start_soon(post)
-        await trio.sleep(0.05)
+        await waiting.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        await trio.testing.wait_all_tasks_blocked()
         gate.set()
     assert results[0].body == b"all of it"
 
@@ -384,6 +393,65 @@ async def test_pathsend_with_trailers(tmp_path: Path) -> None:
     async with served(app) as client:
         response = await client.get("/")
     assert (response.body, response.trailers) == (b"file body", [("x-sum", "9")])
+
+
+async def test_cancelled_send_sent_nothing() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        for message in (
+            {"type": "http.response.early_hint", "links": [b"</never>"]},
+            START,  # not taken: a second one below is no error
+            None,
+            {"type": "http.response.body", "body": b"never"},
+            {"type": "http.response.body", "body": b"never", "more_body": True},
+        ):
+            if message is None:
+                await send(START)
+                continue
+            with trio.CancelScope() as cancelled:
+                cancelled.cancel()
+                await send(message)
+            assert cancelled.cancelled_caught
+        await send({"type": "http.response.body", "body": b"sent once"})
+
+    async with served(app) as client:
+        response = await client.get("/")
+    assert (response.status, response.body, response.informational) == (200, b"sent once", [])
+
+
+async def test_send_cancelled_mid_body_resets_and_ends_the_response() -> None:
+    after: list[Any] = []
+    sending = trio.Event()
+    done = trio.Event()
+    scopes: list[trio.CancelScope] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send(START)
+        with trio.CancelScope() as cancelled:
+            scopes.append(cancelled)
+            sending.set()
+            # The client reads nothing yet: part of this waits for credit.
+            await send({"type": "http.response.body", "body": b"b" * 100_000, "more_body": True})
+        after.append(await receive())
+        try:
+            await send(BODY)
+        except ASGIError as exc:
+            after.append(str(exc))
+        done.set()
+
+    async with served(app) as client, client.stream("GET", "/") as response:
+        await sending.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        await done.wait()
+        with pytest.raises(trio_h2.StreamReset) as reset:
+            async for _ in response:
+                pass
+    assert reset.value.error_code == trio_h2.ErrorCode.CANCEL
+    assert after == [
+        {"type": "http.disconnect"},
+        "http.response.body after the response completed",
+    ]
 
 
 # ------------------------------------------------------------------------ misuse

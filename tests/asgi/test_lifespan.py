@@ -42,6 +42,7 @@ def lifespan_app(events: list[str], **behaviour: Any) -> Any:
             return
         events.append(f"request {scope['path']}")
         if scope["path"] == "/slow":
+            behaviour["arrived"].set()
             await behaviour["release"].wait()
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": repr(scope.get("state")).encode()})
@@ -151,8 +152,9 @@ async def test_lifespan_misuse_raises_asgi_error() -> None:
 
 async def test_serve_starts_up_before_listening_and_shuts_down_after_the_last_stream() -> None:
     events: list[str] = []
+    arrived = trio.Event()
     release = trio.Event()
-    app = lifespan_app(events, release=release)
+    app = lifespan_app(events, arrived=arrived, release=release)
     async with trio.open_nursery() as nursery:
         server_scope = trio.CancelScope()
 
@@ -165,9 +167,7 @@ async def test_serve_starts_up_before_listening_and_shuts_down_after_the_last_st
         transport = await trio.open_tcp_stream("127.0.0.1", address.port)
         async with open_client(transport) as client:
             stream_id = await client.start_request("GET", "/slow", end_stream=True)
-            with trio.fail_after(10):
-                while events[-1:] != ["request /slow"]:
-                    await trio.sleep(0.01)
+            await arrived.wait()
             server_scope.cancel()  # a graceful shutdown, with /slow in flight
             await client.goaway_received.wait()
             await trio.testing.wait_all_tasks_blocked()

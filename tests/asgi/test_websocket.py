@@ -33,6 +33,7 @@ async def echo(scope: Scope, receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             scope["state"]["disconnect"] = message
+            scope["state"].get("gone", trio.Event()).set()
             return
         if message["text"] is not None:
             await send({"type": "websocket.send", "text": "echo " + message["text"]})
@@ -49,7 +50,8 @@ async def test_scope_accept_messages_and_the_clients_close() -> None:
         await echo(scope, receive, send)
         state.update(scope["state"])
 
-    async with served(app, state={}) as client:
+    gone = trio.Event()
+    async with served(app, state={"gone": gone}) as client:
         async with client.websocket("/chat%20room?x=1", subprotocols=["chat", "v2"]) as ws:
             assert ws.response.status == 200
             assert ws.response.header("sec-websocket-protocol") == "chat"
@@ -59,9 +61,7 @@ async def test_scope_accept_messages_and_the_clients_close() -> None:
             await ws.send_message(b"\x01\x02\x03")
             assert await ws.get_message() == b"\x03\x02\x01"
             await ws.close(4001, "bye now")
-        with trio.fail_after(5):
-            while "disconnect" not in state:
-                await trio.sleep(0.01)
+        await gone.wait()
     (scope,) = seen
     assert scope["type"] == "websocket"
     assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}

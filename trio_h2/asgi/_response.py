@@ -228,7 +228,6 @@ class Response:
             # Not an OSError at the application: that would say the client left.
             raise ASGIError(f"{kind}: cannot open {path!r}: {exc.strerror or exc}") from None
         if not self._expect_trailers:
-            self.phase = Phase.BODY
             await self._call(kind, self._stream.respond(self._status, self._headers, file))
             self._done()
             return
@@ -257,7 +256,12 @@ class Response:
     # ------------------------------------------------------------------ helpers
 
     async def _call(self, kind: str, call: Awaitable[object]) -> None:
-        """Await a Stream call, its errors in ASGI's terms."""
+        """Await a Stream call, its errors in ASGI's terms.
+
+        Cancelled (by the application's own scopes), the Stream's call did nothing,
+        unless a body was part-way out: then the Stream has reset it, and so the
+        response is over.
+        """
         with self._disconnect.interruptible() as interrupted:
             try:
                 await call
@@ -265,13 +269,20 @@ class Response:
                 self._disconnect.set()
                 raise ClientDisconnected(f"{kind}: the client is gone") from None
             except LocalProtocolError as exc:
+                self._check_reset()
                 raise ASGIError(f"{kind}: {exc}") from None
+            except BaseException:
+                self._check_reset()
+                raise
         if interrupted.cancelled_caught:
             raise ClientDisconnected(f"{kind}: the client is gone")
 
+    def _check_reset(self) -> None:
+        if self._stream.reset_code is not None:
+            self._done()
+
     async def _whole(self, kind: str, data: bytes) -> None:
         stream = self._stream
-        self.phase = Phase.BODY
         if stream.method == "HEAD" and not data:
             # respond() would say content-length: 0, which a HEAD response must not
             # unless the GET's body is empty; the application's own length stands.
