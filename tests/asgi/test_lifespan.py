@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+import trio_websocket
 
 import trio_h2
 from trio_h2.asgi import ASGIError, ASGIHandler, LifespanError, lifespan, serve
@@ -220,3 +221,38 @@ class _Reporter:
 
     def __init__(self, report: Any) -> None:
         self.started = report
+
+
+async def test_a_graceful_shutdown_closes_websockets_with_1001_before_the_lifespan_ends() -> None:
+    events: list[Any] = []
+    accepted = trio.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            events.append("shutdown")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        events.append(await receive())
+
+    async with trio.open_nursery() as nursery:
+        server_scope = trio.CancelScope()
+
+        async def run(task_status: trio.TaskStatus[trio_h2.ServerAddress]) -> None:
+            with server_scope:
+                await serve(app, "127.0.0.1", 0, task_status=task_status)
+
+        address = await nursery.start(run)
+        transport = await trio.open_tcp_stream("127.0.0.1", address.port)
+        async with open_client(transport) as client, client.websocket("/live") as ws:
+            await accepted.wait()
+            server_scope.cancel()
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason.code == 1001
+    assert events == [{"type": "websocket.disconnect", "code": 1001, "reason": ""}, "shutdown"]

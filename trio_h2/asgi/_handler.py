@@ -103,11 +103,11 @@ class ASGIHandler:
             await response.abort(failure)
             raise failure
         phase = response.phase
-        if phase is Phase.STARTED:
+        if phase is not Phase.IDLE and not response.on_the_wire:
             log.error(
                 "%r: the application returned after %s.start without its body",
                 stream,
-                "http.response",
+                response.prefix,
             )
             response.phase = Phase.DONE
             try:

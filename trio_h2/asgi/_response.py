@@ -83,6 +83,11 @@ class Response:
         self._body: ResponseBody | None = None
 
     @property
+    def prefix(self) -> str:
+        """``"http.response"``, or ``"websocket.http.response"`` for a denial."""
+        return self._prefix
+
+    @property
     def status(self) -> int:
         """The status of ``*.response.start`` (0 before it)."""
         return self._status
@@ -90,7 +95,7 @@ class Response:
     @property
     def on_the_wire(self) -> bool:
         """True once the response's headers have been sent."""
-        return self.phase in (Phase.BODY, Phase.TRAILERS, Phase.DONE)
+        return self._context is not None or self.phase is Phase.DONE
 
     # ------------------------------------------------------------------ messages
 
@@ -126,12 +131,19 @@ class Response:
             raise ASGIError(f"{kind} after the last body message (trailers are due)")
         if phase is Phase.DONE:
             raise ASGIError(f"{kind} after the response completed")
-        if phase is Phase.STARTED:
+        opened = phase is Phase.STARTED
+        if opened:
             if not more and not self._expect_trailers:
                 await self._whole(kind, data)
                 return
             await self._open(kind)
-        await self._send(kind, data)
+        if data:
+            await self._send(kind, data)
+        elif opened:
+            # The headers went out in this call: it may no longer raise Cancelled.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            await trio.lowlevel.checkpoint()
         if not more:
             if self._expect_trailers:
                 self.phase = Phase.TRAILERS
@@ -153,16 +165,19 @@ class Response:
             raise ASGIError(f"{kind} before the last body message (more_body False)")
         if any(name == b"content-length" for name, _ in headers):
             raise ASGIError(f"{kind}: content-length may not be sent as a trailer")
-        if self.phase is Phase.STARTED:
-            # Trailers with no body at all (a gRPC error, say): the body is empty.
-            await self._open(kind)
-        self._trailers += headers
         if more:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.checkpoint_if_cancelled()
+            # Trailers with no body message at all (a gRPC error, say): it is empty.
+            self.phase = Phase.TRAILERS
+            self._trailers += headers
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
+        if self._context is None:
+            await self._open(kind)  # no body message came: the body is empty
         assert self._body is not None
-        if self._trailers:
-            self._body.set_trailers(self._trailers)
+        trailers = self._trailers + headers
+        if trailers:
+            self._body.set_trailers(trailers)
         await self._finish(kind)
 
     async def early_hint(self, message: Message) -> None:
@@ -307,8 +322,7 @@ class Response:
 
     async def _send(self, kind: str, data: bytes) -> None:
         assert self._body is not None
-        if data:
-            await self._call(kind, self._body.send(data))
+        await self._call(kind, self._body.send(data))
 
     async def _finish(self, kind: str) -> None:
         context, self._context = self._context, None
