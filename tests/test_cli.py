@@ -355,19 +355,11 @@ def assert_usage_error(result: subprocess.CompletedProcess[bytes], message: str)
             "to listen on 0.0.0.0 port 8443, use --host 0.0.0.0 --port 8443",
         ),
         ([":8000"], "':8000' is not MODULE:HANDLER; to listen on port 8000, use --port 8000"),
-        (
-            ["app:asgi"],
-            f"'app:asgi' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
-        ),
-        (
-            ["app:asgi_app"],
-            f"'app:asgi_app' takes (scope, receive, send) like an ASGI application; {ONE_STREAM}",
-        ),
         (["app:two_arguments"], f"'app:two_arguments' takes (stream, extra); {ONE_STREAM}"),
         (["app:keyword_only"], f"'app:keyword_only' takes (stream, *, config); {ONE_STREAM}"),
         (["app:no_arguments"], f"'app:no_arguments' takes (); {ONE_STREAM}"),
     ],
-    ids=["port", "host-port", "colon-port", "asgi", "asgi-instance", "two", "keyword", "none"],
+    ids=["port", "host-port", "colon-port", "two", "keyword", "none"],
 )
 async def test_positional_argument_errors_say_what_to_do(
     site: Path, args: list[str], message: str

@@ -29,6 +29,7 @@ import trio
 
 from . import _cli_config, _logging, _reload, _workers
 from ._config import Config
+from ._errors import single_exception
 from ._files import serve_directory
 from .server.listen import serve_listeners
 from .server.stream import Handler
@@ -80,6 +81,12 @@ class Options:
     config_changes: tuple[tuple[str, object], ...] = ()
     #: --reload: directories watched for changes to Python files (empty: no reload).
     reload_dirs: tuple[str, ...] = ()
+    #: Serve the target as an ASGI application, even if its signature does not say so.
+    asgi: bool = False
+    #: Call the target (with no arguments) to get what is served.
+    factory: bool = False
+    #: An ASGI application's mount point (scope["root_path"]).
+    root_path: str = ""
 
     def config(self) -> Config:
         """The server's Config for these options."""
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m trio_h2                      serve . on http://127.0.0.1:8080\n"
             "  python -m trio_h2 -d public --tls      serve ./public over TLS\n"
             "  python -m trio_h2 myapp:handler -w 4   serve myapp.handler in 4 processes\n"
+            "  python -m trio_h2 --asgi myapp:app     serve an ASGI application (FastAPI...)\n"
             "\n"
             "The first Ctrl-C (or SIGTERM) shuts down gracefully; a second one stops at once."
         ),
@@ -116,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:HANDLER",
         help=(
             "serve this handler instead of files: an async function taking a "
-            "trio_h2.Stream, imported from MODULE (the current directory is on the path)"
+            "trio_h2.Stream, or an ASGI application (it takes scope, receive, send), "
+            "imported from MODULE (the current directory is on the path)"
         ),
     )
     parser.add_argument(
@@ -148,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "1.1", "2"],
         default="auto",
         help="protocols to serve: auto (HTTP/1.1 and HTTP/2, the default), 1.1 or 2 only",
+    )
+    asgi = parser.add_argument_group("ASGI applications (FastAPI, Starlette, Quart-trio...)")
+    asgi.add_argument(
+        "--asgi",
+        action="store_true",
+        help=(
+            "serve MODULE:HANDLER as an ASGI 3 application (the default for a target "
+            "that takes scope, receive and send), with its lifespan"
+        ),
+    )
+    asgi.add_argument(
+        "--factory",
+        action="store_true",
+        help="MODULE:HANDLER is a function that returns what to serve: call it first",
+    )
+    asgi.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="the path an ASGI application is mounted at behind a proxy (scope root_path)",
     )
     tls = parser.add_argument_group("TLS (the protocol negotiated by ALPN)")
     tls.add_argument(
@@ -251,6 +280,14 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
             parser.error(f"{args.handler!r} is not MODULE:HANDLER; {hint}")
     if args.handler is not None and args.directory is not None:
         parser.error("give either a MODULE:HANDLER or --directory, not both")
+    for flag, given in (("--asgi", args.asgi), ("--factory", args.factory)):
+        if given and args.handler is None:
+            parser.error(f"{flag} needs a MODULE:HANDLER to serve")
+    if args.root_path:
+        if args.handler is None:
+            parser.error("--root-path needs an ASGI application (MODULE:APP) to serve")
+        if not args.root_path.startswith("/"):
+            parser.error(f"--root-path starts with '/', not {args.root_path!r}")
     if args.tls and args.certfile:
         parser.error("--tls makes a development certificate; drop it to use --certfile")
     if args.keyfile and not args.certfile:
@@ -298,6 +335,9 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         log_config=args.log_config,
         config_changes=tuple(sorted(config_changes.items())),
         reload_dirs=tuple(args.reload_dir or [os.curdir]) if args.reload else (),
+        asgi=args.asgi,
+        factory=args.factory,
+        root_path=args.root_path,
     )
     return parser, options, args.tls
 
@@ -329,28 +369,56 @@ def _accepts(signature: inspect.Signature, count: int) -> bool:
     return True
 
 
-def check_handler_signature(spec: str, target: Callable[..., object]) -> None:
-    """Raise UsageError unless ``target`` can be called with one positional argument."""
+def _signature(target: Callable[..., object]) -> inspect.Signature | None:
     try:
-        signature = inspect.signature(target)
+        return inspect.signature(target)
     except (TypeError, ValueError):
-        return  # nothing to read (some callables written in C): the first request tells
-    if _accepts(signature, 1):
-        return
-    shown = signature.replace(
+        return None  # nothing to read (some callables written in C)
+
+
+def _shown(signature: inspect.Signature) -> inspect.Signature:
+    """The signature as the user wrote it, without the annotations."""
+    return signature.replace(
         parameters=[
             parameter.replace(annotation=inspect.Parameter.empty)
             for parameter in signature.parameters.values()
         ],
         return_annotation=inspect.Signature.empty,
     )
+
+
+def check_handler_signature(spec: str, target: Callable[..., object]) -> None:
+    """Raise UsageError unless ``target`` can be called with one positional argument."""
+    signature = _signature(target)
+    if signature is None or _accepts(signature, 1):
+        return  # nothing to read (some callables written in C): the first request tells
+    shown = _shown(signature)
     if tuple(signature.parameters)[:3] == ("scope", "receive", "send") and _accepts(signature, 3):
         raise UsageError(f"{spec!r} takes {shown} like an ASGI application; {_ONE_STREAM}")
     raise UsageError(f"{spec!r} takes {shown}; {_ONE_STREAM}")
 
 
-def load_handler(spec: str) -> Handler:
-    """Import ``module:attribute`` (the attribute may be dotted) and check it."""
+#: How every complaint about an ASGI application's signature ends.
+_ASGI_SIGNATURE = "ASGI applications take (scope, receive, send)"
+
+
+def is_asgi_application(target: Callable[..., object]) -> bool:
+    """True for a target that takes three positional arguments and not one (ASGI 3)."""
+    from .asgi import is_asgi_application as looks_asgi
+
+    return looks_asgi(target)
+
+
+def check_asgi_signature(spec: str, target: Callable[..., object]) -> None:
+    """Raise UsageError unless ``target`` can be called as ``app(scope, receive, send)``."""
+    signature = _signature(target)
+    if signature is None or _accepts(signature, 3):
+        return
+    raise UsageError(f"{spec!r} takes {_shown(signature)}; {_ASGI_SIGNATURE}")
+
+
+def load_target(spec: str) -> Callable[..., object]:
+    """Import ``module:attribute`` (the attribute may be dotted); it must be callable."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise UsageError(
@@ -373,15 +441,48 @@ def load_handler(spec: str) -> Handler:
             raise UsageError(f"module {module_name!r} has no attribute {attribute!r}") from None
     if not callable(target):
         raise UsageError(f"{spec!r} is not callable: it is {target!r}")
-    if inspect.isfunction(target) and not inspect.iscoroutinefunction(target):
-        raise UsageError(f"{spec!r} is not an async function")
-    check_handler_signature(spec, target)
     return target
 
 
+def _check_async(spec: str, target: Callable[..., object]) -> None:
+    if inspect.isfunction(target) and not inspect.iscoroutinefunction(target):
+        raise UsageError(f"{spec!r} is not an async function")
+
+
+def _call_factory(spec: str, factory: Callable[..., object]) -> Callable[..., object]:
+    signature = _signature(factory)
+    if signature is not None and not _accepts(signature, 0):
+        raise UsageError(f"{spec!r} takes {_shown(signature)}; a --factory takes no arguments")
+    made = factory()
+    if inspect.isawaitable(made):
+        close = getattr(made, "close", None)
+        if close is not None:
+            close()  # never awaited: say so here rather than in a warning
+        raise UsageError(f"{spec!r} is async; a --factory returns the application itself")
+    if not callable(made):
+        raise UsageError(f"{spec!r}() returned {made!r}, which is not callable")
+    return made
+
+
 def make_handler(options: Options) -> Handler:
+    """What the options serve: a native handler, an ASGI application's, or files."""
     if options.handler is not None:
-        return load_handler(options.handler)
+        spec = options.handler
+        target = load_target(spec)
+        if options.factory:
+            target = _call_factory(spec, target)
+        _check_async(spec, target)
+        if options.asgi or is_asgi_application(target):
+            check_asgi_signature(spec, target)
+            # Imported only here: the ASGI layer brings trio-websocket with it.
+            from .asgi import ASGIHandler
+
+            # The lifespan fills the state (see _application_lifespan).
+            return ASGIHandler(target, root_path=options.root_path, state={})  # type: ignore[arg-type]
+        if options.root_path:
+            raise UsageError(f"--root-path is for ASGI applications; {spec!r} is a handler")
+        check_handler_signature(spec, target)
+        return target  # type: ignore[return-value]
     try:
         return serve_directory(options.directory, dotfiles=options.dotfiles)
     except ValueError as exc:
@@ -498,6 +599,8 @@ def announce(options: Options, addresses: list[_workers.Address]) -> None:
     host, port = addresses[0]
     url = f"{scheme}://{_url_host(_reachable(host))}:{port}/"
     what = options.handler or options.directory
+    if options.handler is not None and options.asgi:
+        what += " (ASGI)"
     protocols = {"auto": "HTTP/1.1 and HTTP/2", "1.1": "HTTP/1.1", "2": "HTTP/2"}[options.http]
     if options.certfile is None:
         curl = "curl --http2-prior-knowledge" if options.http == "2" else "curl"
@@ -564,13 +667,16 @@ async def serve_until_signalled(
         await _workers.wait_for_supervisor_exit()
         server_scope.cancel()
 
-    with trio.open_signal_receiver(*signals) as receiver:
+    with trio.open_signal_receiver(*signals) as receiver, _single_exceptions():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_on_signals, receiver)
             if reuse_port:
                 nursery.start_soon(stop_with_supervisor)
             with server_scope:
-                async with trio.open_nursery() as server_nursery:
+                async with (
+                    _application_lifespan(handler, listeners, config),
+                    trio.open_nursery() as server_nursery,
+                ):
                     await server_nursery.start(
                         partial(
                             serve_listeners,
@@ -582,6 +688,55 @@ async def serve_until_signalled(
                     )
                     on_ready([_address(listener) for listener in listeners])
             nursery.cancel_scope.cancel()
+
+
+def serves_asgi(handler: Handler) -> bool:
+    """Whether ``handler`` is an ASGI application's (make_handler() built it)."""
+    if "trio_h2.asgi" not in sys.modules:  # imported only when an ASGIHandler is made
+        return False
+    from .asgi import ASGIHandler
+
+    return isinstance(handler, ASGIHandler)
+
+
+@contextlib.asynccontextmanager
+async def _application_lifespan(
+    handler: Handler, listeners: list[trio.SocketListener], config: Config
+) -> AsyncIterator[None]:
+    """An ASGI application's lifespan around its server (nothing for a native handler).
+
+    Startup completes before the first connection is accepted (they wait in the
+    listen queue meanwhile); shutdown starts once the server's graceful shutdown is
+    over.  A failed startup or shutdown ends the command with the application's
+    message.
+    """
+    if not serves_asgi(handler):
+        yield
+        return
+    from .asgi import ASGIHandler, LifespanError, lifespan
+    from .asgi._serve import listening_address
+
+    assert isinstance(handler, ASGIHandler)
+    handler.server = listening_address(listeners)
+    try:
+        async with lifespan(
+            handler.app, state=handler.state, shutdown_timeout=config.graceful_shutdown_timeout
+        ):
+            yield
+    except LifespanError as exc:
+        for listener in listeners:
+            await listener.aclose()  # serve_listeners() never took them over
+        raise StartupError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _single_exceptions() -> Iterator[None]:
+    """A lone exception out of the nurseries as itself (a StartupError, say)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        single = single_exception(group)
+        raise single from single.__cause__
 
 
 def _address(listener: trio.SocketListener) -> _workers.Address:
@@ -625,6 +780,7 @@ def run(options: Options) -> int:
     configure_logging(options)
     # Fail here, once, with a clear message, rather than in every worker.
     handler = make_handler(options)
+    options = replace(options, asgi=serves_asgi(handler))
     ssl_context = make_ssl_context(options)
     if options.workers == 1:
         trio.run(

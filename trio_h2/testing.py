@@ -25,7 +25,7 @@ above the last-stream-id, and lets the others run to their end.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, Literal, overload
 
 import h2.config
@@ -55,6 +55,7 @@ from ._testing_h1 import (
     H1StreamingResponse as H1StreamingResponse,
     open_h1_client,
 )
+from .asgi._types import ASGIApp
 from .server.listen import Server
 from .server.stream import Handler
 
@@ -778,7 +779,7 @@ async def _open_h2_client(transport: trio.abc.Stream, **settings: Any) -> AsyncI
 
 @overload
 def connect(
-    handler: Handler,
+    handler: Handler | ASGIApp,
     *,
     http_version: Literal["2"] = "2",
     config: Config | None = None,
@@ -790,7 +791,7 @@ def connect(
 ) -> AbstractAsyncContextManager[Client]: ...
 @overload
 def connect(
-    handler: Handler,
+    handler: Handler | ASGIApp,
     *,
     http_version: Literal["1.1", "1.0"],
     config: Config | None = None,
@@ -802,7 +803,7 @@ def connect(
 ) -> AbstractAsyncContextManager[H1Client]: ...
 @overload
 def connect(
-    handler: Handler,
+    handler: Handler | ASGIApp,
     *,
     http_version: str,
     config: Config | None = None,
@@ -813,7 +814,7 @@ def connect(
     te_trailers: bool = True,
 ) -> AbstractAsyncContextManager[Client | H1Client]: ...
 def connect(
-    handler: Handler,
+    handler: Handler | ASGIApp,
     *,
     http_version: str = "2",
     config: Config | None = None,
@@ -824,6 +825,10 @@ def connect(
     te_trailers: bool = True,
 ) -> AbstractAsyncContextManager[Client | H1Client]:
     """Serve ``handler`` on an in-memory connection and yield a client for it.
+
+    ``handler`` is a native handler or an ASGI 3 application (told by its signature,
+    ``(scope, receive, send)``), whose lifespan then runs around the connection:
+    startup before the client is yielded, shutdown after the connection is closed.
 
     ``http_version`` says what the client speaks: ``"2"`` (the default) gives a
     :class:`Client` (HTTP/2 with prior knowledge); ``"1.1"`` or ``"1.0"`` an
@@ -862,18 +867,32 @@ def connect(
     raise ValueError(f"http_version is '2', '1.1' or '1.0', not {http_version!r}")
 
 
+def _is_asgi(handler: object) -> bool:
+    from .asgi._detect import is_asgi_application
+
+    return callable(handler) and is_asgi_application(handler)
+
+
 @asynccontextmanager
 async def _connect(
-    handler: Handler,
+    handler: Handler | ASGIApp,
     config: Config | None,
     client_address: Any,
     open_one: Callable[..., AbstractAsyncContextManager[Client | H1Client]],
     settings: dict[str, Any],
 ) -> AsyncIterator[Client | H1Client]:
     client_stream, server_stream = trio.testing.memory_stream_pair()
-    server = Server(handler, config or Config(), None)
     try:
-        async with trio.open_nursery() as nursery:
+        async with AsyncExitStack() as stack:
+            native: Any = handler
+            if _is_asgi(handler):
+                # An ASGI application: its lifespan around the connection, as serve() has.
+                from .asgi import ASGIHandler, lifespan
+
+                state = await stack.enter_async_context(lifespan(native))
+                native = ASGIHandler(native, state=state)
+            server = Server(native, config or Config(), None)
+            nursery = await stack.enter_async_context(trio.open_nursery())
             nursery.start_soon(server.serve_transport, server_stream, client_address)
             async with open_one(client_stream, **settings) as client:
                 yield client
