@@ -9,6 +9,7 @@ Host; the server must answer them like any request.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -159,3 +160,18 @@ async def test_behind_haproxy(
     clients = [r.client for r in caplog.records if r.name == "trio_h2.access"]  # type: ignore[attr-defined]
     assert CLIENT_HOST in clients
     assert b"Layer7 check passed" in output
+
+
+def test_the_readme_s_haproxy_config_is_valid(haproxy: str, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent.parent / "README.md").read_text()
+    block = re.search(r"```\n(# haproxy\.cfg.*?)```", readme, re.S)
+    assert block is not None
+    path = tmp_path / "haproxy.cfg"
+    timeouts = "defaults\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n"
+    path.write_text(timeouts + block.group(1))
+    result = subprocess.run(
+        [haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+    # Exit status 2: valid, but with no frontend nothing would listen.
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert "ALERT" not in result.stdout + result.stderr
