@@ -175,3 +175,33 @@ def test_the_readme_s_config_file_loads(tmp_path: Path) -> None:
     config = trio_h2.Config(**load_config_file(str(file)))  # type: ignore[arg-type]
     assert config.max_connections == 500
     assert config.server_header is None
+
+
+async def test_behind_a_proxy_from_the_command_line(tmp_path: Path, curl: str) -> None:
+    (tmp_path / "a.txt").write_text("a\n")
+    args = ["--proxy-protocol", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8"]
+    async with cli(*args, cwd=tmp_path) as server:
+        await server.wait_serving()
+        with trio.fail_after(60):
+            tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+            await tcp.send_all(
+                b"PROXY TCP4 203.0.113.5 192.0.2.1 4711 80\r\n"
+                b"GET /a.txt HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            )
+            answer = b""
+            while chunk := await tcp.receive_some():
+                answer += chunk
+            await tcp.aclose()
+            await server.stderr.wait_for(r'\b203\.0\.113\.5 "GET /a\.txt HTTP/1\.1" 200 ')
+            # A client that sends no PROXY header gets no answer.
+            plain = await trio.run_process(
+                [curl, "-s", "--max-time", "30", server.url + "/a.txt"],
+                capture_stdout=True,
+                check=False,
+            )
+        await server.stop()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\na\n")
+    # curl: an empty reply (52), or a reset (56) as the request was left unread.
+    assert plain.returncode in (52, 56)
+    assert plain.stdout == b""
