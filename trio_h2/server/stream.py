@@ -210,11 +210,12 @@ class Stream:
     def client_address(self) -> Any:
         """The client's address: ``(host, port)`` as the socket reports it.
 
-        Through a trusted proxy, the client it names instead: by the PROXY header,
-        then by ``Forwarded`` or ``X-Forwarded-For``, as ``(host, port)`` (the port 0
-        when not given), the host an IP address, an obfuscated identifier such as
-        ``"_hidden"``, or ``"unknown"`` (also for a forwarded chain that cannot be
-        read).  None for an in-memory transport.
+        Through a trusted proxy, the client it names instead: by the PROXY header
+        (``(host, port)``, or a path for a Unix socket), then by ``Forwarded`` or
+        ``X-Forwarded-For``, as ``(host, port)`` (the port 0 when not given), the host
+        an IP address, an obfuscated identifier such as ``"_hidden"``, or
+        ``"unknown"`` (also for a forwarded chain that cannot be read).  None for an
+        in-memory transport.
         """
         return self._forwarded.client or self._connection_client
 
