@@ -68,3 +68,40 @@ def test_replace_validates() -> None:
     assert config.idle_timeout == 5
     with pytest.raises(ValueError, match="idle_timeout"):
         Config().replace(idle_timeout=-1)
+
+
+def test_forwarded_allow_ips() -> None:
+    assert Config().forwarded_allow_ips == ()
+    assert Config().proxy_protocol is False
+    config = Config(forwarded_allow_ips=["127.0.0.1", " 10.0.0.0/8", "::1", "*", "unix"])
+    assert config.forwarded_allow_ips == ("127.0.0.1", "10.0.0.0/8", "::1", "*", "unix")
+    # A list and a tuple of the same make equal Configs; a string is split on commas.
+    assert config == Config(forwarded_allow_ips=("127.0.0.1", "10.0.0.0/8", "::1", "*", "unix"))
+    assert Config(forwarded_allow_ips="127.0.0.1, ::1").forwarded_allow_ips == (  # type: ignore[arg-type]
+        "127.0.0.1",
+        "::1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["127.0.0.1", "localhost"], "'localhost' is not an IP address"),
+        (["10.0.0.1/8"], "'10.0.0.1/8' is not an IP network"),
+        (["2001:db8::/129"], "'2001:db8::/129' is not an IP network"),
+        ([5], "5 is not a string"),
+        (5, "must be a list of addresses"),
+    ],
+)
+def test_a_bad_trusted_proxy_is_named(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=r"Config\.forwarded_allow_ips") as caught:
+        Config(forwarded_allow_ips=value)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+def test_proxy_protocol_needs_trusted_proxies() -> None:
+    with pytest.raises(ValueError, match=r"Config\.proxy_protocol needs"):
+        Config(proxy_protocol=True)
+    with pytest.raises(ValueError, match=r"Config\.proxy_protocol must be a bool"):
+        Config(proxy_protocol="yes", forwarded_allow_ips=["127.0.0.1"])  # type: ignore[arg-type]
+    assert Config(proxy_protocol=True, forwarded_allow_ips=["unix"]).proxy_protocol

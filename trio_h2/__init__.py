@@ -23,6 +23,7 @@ from ._errors import (
     StreamReset as StreamReset,
 )
 from ._files import serve_directory as serve_directory
+from .proto.proxy import ProxyHeader as ProxyHeader, ProxySSL as ProxySSL
 from .server.listen import (
     ServerAddress as ServerAddress,
     serve as serve,

@@ -2,9 +2,11 @@
 
 The flags are made from the dataclass itself: the name (``max_connections`` is
 ``--max-connections``), the type (a bool is ``--x/--no-x``; ``int | None`` and
-``str | None`` also take ``none``), the default, and the help text, which is the
-field's ``#:`` comment in ``_config.py``.  Nothing is listed twice, so a new field
-is a new flag.  Values are checked by Config itself, whose message names the field.
+``str | None`` also take ``none``; a ``tuple[str, ...]`` is a comma-separated list,
+``--forwarded-allow-ips 127.0.0.1,10.0.0.0/8``, and a TOML list), the default, and
+the help text, which is the field's ``#:`` comment in ``_config.py``.  Nothing is
+listed twice, so a new field is a new flag.  Values are checked by Config itself,
+whose message names the field.
 
 ``--config FILE`` reads a TOML table of the same names (``max_connections = 500``, or
 under ``[trio_h2]``); flags given as well win over the file.
@@ -78,6 +80,8 @@ def _kinds() -> dict[str, _Kind]:
             members = [m for m in typing.get_args(hint) if m is not type(None)]
             optional = len(members) < len(typing.get_args(hint))
             (hint,) = members
+        if typing.get_origin(hint) is tuple:
+            hint = tuple  # tuple[str, ...]: a list of strings
         kinds[field.name] = _Kind(hint, optional)
     return kinds
 
@@ -86,6 +90,8 @@ def _parser_for(name: str, kind: _Kind) -> Callable[[str], object]:
     def parse(text: str) -> object:
         if kind.optional and text.lower() == "none":
             return None
+        if kind.base is tuple:
+            return _split_list(text)
         try:
             return kind.base(text)
         except ValueError:
@@ -95,6 +101,21 @@ def _parser_for(name: str, kind: _Kind) -> Callable[[str], object]:
 
     parse.__name__ = kind.base.__name__  # argparse names the type in its messages
     return parse
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    """``"a, b,c"`` as ``("a", "b", "c")``: how a list field is given on the command line."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _shown(default: object, base: type) -> object:
+    if default is None:
+        return "none"
+    if base is float:
+        return f"{default:g}"
+    if base is tuple:
+        return ",".join(typing.cast(tuple[str, ...], default)) or "empty"
+    return default
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,14 +146,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                 help=f"{text} (default: {'on' if default else 'off'})",
             )
             continue
-        shown = "none" if default is None else f"{default:g}" if kind.base is float else default
+        extra = "comma-separated; " if kind.base is tuple else ""
         group.add_argument(
             flag,
             dest=_DEST + name,
             type=_parser_for(name, kind),
             default=argparse.SUPPRESS,
-            metavar={int: "N", float: "SECONDS"}.get(kind.base, "TEXT"),
-            help=f"{text} (default: {shown})",
+            metavar={int: "N", float: "SECONDS", tuple: "LIST"}.get(kind.base, "TEXT"),
+            help=f"{text} ({extra}default: {_shown(default, kind.base)})",
         )
 
 
@@ -174,14 +195,23 @@ def load_config_file(path: str) -> dict[str, object]:
             raise ConfigFileError(f"--config {path!r}: {key!r} is not a Config field{hint}")
         if value == "none" and kind.optional:
             value = None
+        elif kind.base is tuple and isinstance(value, str):
+            value = _split_list(value)
+        elif kind.base is tuple and isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ConfigFileError(
+                    f"--config {path!r}: {key} must be a list of strings, not {value!r}"
+                )
+            value = tuple(value)
         elif kind.base is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         ok = (value is None and kind.optional) or (
             isinstance(value, kind.base) and (kind.base is bool or not isinstance(value, bool))
         )
         if not ok:
+            what = "a list of strings" if kind.base is tuple else kind.base.__name__
             raise ConfigFileError(
-                f"--config {path!r}: {key} must be {kind.base.__name__}"
+                f"--config {path!r}: {key} must be {what}"
                 f"{' or none' if kind.optional else ''}, not {value!r}"
             )
         changes[name] = value

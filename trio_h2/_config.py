@@ -6,6 +6,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .proto.forwarded import TrustedProxies
+
 # RFC 9113 §6.5.2 and §6.9.1 bounds.
 _MIN_FRAME_SIZE = 16_384
 _MAX_FRAME_SIZE = 16_777_215
@@ -102,6 +104,16 @@ class Config:
     #: Seconds a WebSocket closed by the server waits for the peer's Close frame
     #: before its stream is ended anyway.
     websocket_close_timeout: float = 5.0
+    #: The proxies in front of the server, whose word on the client is taken: IP
+    #: addresses and networks (``10.0.0.0/8``, ``2001:db8::/32``), ``*`` for any
+    #: peer, ``unix`` for peers on a Unix socket.  From them, the ``Forwarded`` or
+    #: ``X-Forwarded-*`` headers give ``Stream.client_address``, ``scheme`` and
+    #: ``authority``; from anyone else those headers change nothing.
+    forwarded_allow_ips: tuple[str, ...] = ()
+    #: Whether every connection starts with a PROXY protocol header (version 1 or 2,
+    #: HAProxy's ``send-proxy``), read before TLS, which names the original client.
+    #: Only peers in ``forwarded_allow_ips`` may connect; others are closed at once.
+    proxy_protocol: bool = False
 
     def __post_init__(self) -> None:
         def positive_int(name: str, low: int = 1, high: float = math.inf) -> None:
@@ -134,7 +146,7 @@ class Config:
         positive_int("max_header_count", 1)
         if self.max_requests_per_connection is not None:
             positive_int("max_requests_per_connection", 1)
-        for flag in ("http1", "http2", "date_header"):
+        for flag in ("http1", "http2", "date_header", "proxy_protocol"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"Config.{flag} must be a bool, not {getattr(self, flag)!r}")
         if not (self.http1 or self.http2):
@@ -152,6 +164,24 @@ class Config:
             "websocket_close_timeout",
         ):
             positive_float(name)
+        allowed = self.forwarded_allow_ips
+        if isinstance(allowed, str):
+            allowed = tuple(entry for entry in allowed.split(",") if entry.strip())
+        if not isinstance(allowed, tuple | list):
+            raise ValueError(
+                f"Config.forwarded_allow_ips must be a list of addresses, not {allowed!r}"
+            )
+        try:
+            TrustedProxies(allowed)
+        except ValueError as exc:
+            raise ValueError(f"Config.forwarded_allow_ips: {exc}") from None
+        # Kept as a tuple of stripped strings, so that equal Configs compare equal.
+        object.__setattr__(self, "forwarded_allow_ips", tuple(e.strip() for e in allowed))
+        if self.proxy_protocol and not self.forwarded_allow_ips:
+            raise ValueError(
+                "Config.proxy_protocol needs Config.forwarded_allow_ips: the addresses"
+                " of the proxies allowed to send the PROXY header"
+            )
         if self.server_header is not None and (
             not isinstance(self.server_header, str)
             or not self.server_header.isprintable()

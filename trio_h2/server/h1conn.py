@@ -37,6 +37,7 @@ from ..proto.state import StreamState
 from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
+from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
 from .switched import SwitchedTransport
@@ -78,11 +79,14 @@ class H1Connection:
         initial_data: bytes | bytearray = b"",
         scheme: bytes = b"http",
         started_at: float | None = None,
+        proxied: Proxied | None = None,
     ) -> None:
         self._transport = transport
         self._handler = handler
         self._config = config
         self.client_address = client_address
+        # What the streams may believe of their forwarded headers (see proxied.py).
+        self._proxied = proxied
         self._peer = client_address
         self._date = date_cache or DateCache()
         self._static_headers = server_headers(config)
@@ -319,6 +323,7 @@ class H1Connection:
             event.headers,
             state=state,
             client_address=self.client_address,
+            proxied=self._proxied,
             max_body_size=self._config.max_request_body_size,
             http_version=event.http_version,
             config=self._config,
@@ -365,7 +370,7 @@ class H1Connection:
             self._stream_done(stream, failed)
 
     def _stream_done(self, stream: Stream, failed: bool) -> None:
-        log_exchange(stream, self.client_address, lost=self._broken)
+        log_exchange(stream, stream.client_address, lost=self._broken)
         if not stream.state.response_ended:
             # Half a response: HTTP/1.1 can only say so by closing.
             if failed:

@@ -51,6 +51,7 @@ from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
+from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream, pseudo_split
 from .writer import Writer
@@ -89,6 +90,7 @@ class Connection(StreamSender):
         date_cache: DateCache | None = None,
         initial_data: bytes | bytearray = b"",
         started_at: float | None = None,
+        proxied: Proxied | None = None,
         upgrade: H2cUpgrade | None = None,
     ) -> None:
         self._transport = transport
@@ -100,6 +102,8 @@ class Connection(StreamSender):
         self._handler = handler
         self._config = config
         self.client_address = client_address
+        # What the streams may believe of their forwarded headers (see proxied.py).
+        self._proxied = proxied
         self._date = date_cache or DateCache()
         self._static_headers = server_headers(config)
         self._proto = H2Server(config)
@@ -334,6 +338,7 @@ class Connection(StreamSender):
             event.headers,
             state=self._proto.stream(event.stream_id),
             client_address=self.client_address,
+            proxied=self._proxied,
             max_body_size=self._config.max_request_body_size,
             config=self._config,
         )
@@ -416,7 +421,9 @@ class Connection(StreamSender):
     def _stream_done(self, stream: Stream, reset_code: int) -> None:
         # Logged first: a client that closes the connection as soon as it has the
         # response often does so before the handler's task has finished.
-        log_exchange(stream, self.client_address, lost=self._proto.state is ConnectionState.BROKEN)
+        log_exchange(
+            stream, stream.client_address, lost=self._proto.state is ConnectionState.BROKEN
+        )
         self._forget(stream, reset_code)
 
     def _forget(self, stream: Stream, unfinished_code: int) -> None:
@@ -446,6 +453,7 @@ class Connection(StreamSender):
             regular,
             state=self._proto.stream(promised_id),
             client_address=self.client_address,
+            proxied=self._proxied,
             max_body_size=0,
             pushed=True,
         )

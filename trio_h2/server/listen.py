@@ -32,8 +32,17 @@ import trio
 from .._config import Config
 from .._errors import single_exception
 from .._headers import DateCache
+from ..proto.forwarded import TrustedProxies
+from ..proto.proxy import ProxyHeader
 from .h1conn import H1Connection
 from .h2conn import Connection, H2cUpgrade
+from .proxied import (
+    PrefixedStream,
+    Proxied,
+    client_of,
+    connection_origin,
+    receive_proxy_header,
+)
 from .stream import Handler
 
 log = logging.getLogger("trio_h2")
@@ -128,6 +137,7 @@ class Server:
         self._idle: trio.Event | None = None
         self._slots: set[_Slot] = set()
         self.shutting_down = False
+        self._trusted = TrustedProxies(config.forwarded_allow_ips)
 
     async def serve_listeners(
         self,
@@ -290,11 +300,32 @@ class Server:
             # too (their slot is there already), or a flood of handshakes that never
             # finish would get past the limit.
             with slot.scope:
+                header: ProxyHeader | None = None
+                initial = b""
+                if self.config.proxy_protocol:
+                    deadline = slot.accepted_at + self.config.handshake_timeout
+                    received = await receive_proxy_header(stream, peer, self._trusted, deadline)
+                    if received is None:
+                        return
+                    header, initial = received
+                    slot.peer = peer = client_of(header, peer)
+                    if initial and self.ssl_context is not None:
+                        # The start of the ClientHello came with the header.
+                        stream = PrefixedStream(stream, initial)
+                        initial = b""
                 handshake = await self._handshake(stream, peer, slot.scope)
                 if handshake is not None and not slot.scope.cancel_called:
                     transport, alpn = handshake
                     handed_over = True  # the connection closes it from now on
-                    await self.serve_transport(transport, peer, slot.scope, _slot=slot, _alpn=alpn)
+                    await self.serve_transport(
+                        transport,
+                        peer,
+                        slot.scope,
+                        _slot=slot,
+                        _alpn=alpn,
+                        _proxy=header,
+                        _initial=initial,
+                    )
         finally:
             if not handed_over:
                 await trio.aclose_forcefully(stream)
@@ -341,21 +372,25 @@ class Server:
         *,
         _slot: _Slot | None = None,
         _alpn: str | None = None,
+        _proxy: ProxyHeader | None = None,
+        _initial: bytes = b"",
     ) -> None:
         """Serve HTTP on an established transport until it closes.
 
         Over TLS the protocol is the one ALPN chose.  On cleartext it is told by the
         first bytes: the HTTP/2 preface means HTTP/2 (prior knowledge); anything else
         is HTTP/1.x.  A connection that starts like the preface and then breaks it
-        gets HTTP/2's answer (GOAWAY), not an HTTP/1.1 one.
+        gets HTTP/2's answer (GOAWAY), not an HTTP/1.1 one.  ``peer`` is the client's
+        address; when it is a trusted proxy its forwarded headers are believed.
         """
         config = self.config
+        proxied = connection_origin(peer, _proxy, self._trusted)
         # The handshake timeout counts from the accept: TLS, sniffing and preface all.
         started = _slot.accepted_at if _slot is not None else trio.current_time()
         initial = b""
         if _alpn is None:
             try:
-                sniffed = await self._sniff(transport, peer, started)
+                sniffed = await self._sniff(transport, peer, started, _initial)
             except BaseException:
                 await trio.aclose_forcefully(transport)  # cancelled: reclaimed, or shutdown
                 raise
@@ -370,7 +405,7 @@ class Server:
         http2 = (http2 and config.http2) or not config.http1
         connection: ServedConnection
         if http2:
-            connection = self._h2_connection(transport, peer, initial, started)
+            connection = self._h2_connection(transport, peer, initial, started, proxied)
         else:
             connection = H1Connection(
                 transport,
@@ -381,6 +416,7 @@ class Server:
                 initial_data=initial,
                 scheme=b"http" if _alpn is None else b"https",
                 started_at=started,
+                proxied=proxied,
             )
         if _slot is not None:
             _slot.connection = connection
@@ -394,7 +430,7 @@ class Server:
                 self.connections.discard(connection)
                 upgrade, trailing = connection.h2c_upgrade
                 # Its preface follows the 101 now: the handshake time starts over.
-                connection = self._h2_connection(transport, peer, trailing, None, upgrade)
+                connection = self._h2_connection(transport, peer, trailing, None, proxied, upgrade)
                 if _slot is not None:
                     _slot.connection = connection
                 self.connections.add(connection)
@@ -412,6 +448,7 @@ class Server:
         peer: Any,
         initial: bytes | bytearray,
         started: float | None,
+        proxied: Proxied | None,
         upgrade: H2cUpgrade | None = None,
     ) -> Connection:
         return Connection(
@@ -423,11 +460,16 @@ class Server:
             initial_data=initial,
             started_at=started,
             upgrade=upgrade,
+            proxied=proxied,
         )
 
-    async def _sniff(self, transport: trio.abc.Stream, peer: Any, started: float) -> bytes | None:
-        """The first bytes of a cleartext connection, enough to tell the protocol."""
-        data = b""
+    async def _sniff(
+        self, transport: trio.abc.Stream, peer: Any, started: float, data: bytes = b""
+    ) -> bytes | None:
+        """The first bytes of a cleartext connection, enough to tell the protocol.
+
+        ``data`` is what was read already (after a PROXY header).
+        """
         with trio.move_on_at(started + self.config.handshake_timeout):
             while len(data) < len(_PREFACE_START) and _PREFACE_START.startswith(data):
                 try:

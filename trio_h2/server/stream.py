@@ -38,7 +38,10 @@ from .response import ResponseBody, StartedResponse, declared_length, reset_unfi
 if TYPE_CHECKING:
     import trio_websocket
 
+    from ..proto.forwarded import Forwarded
+    from ..proto.proxy import ProxyHeader
     from .body import Body
+    from .proxied import Proxied
 
 _DEFAULT_CONFIG = Config()
 
@@ -121,8 +124,12 @@ class Stream:
 
     Request attributes: :attr:`method`, :attr:`path`, :attr:`scheme`,
     :attr:`authority`, :attr:`headers` (ordered ``(name, value)`` str pairs, repeated
-    names kept, pseudo-headers left out), :attr:`stream_id`, :attr:`client_address`
-    and, once the body has been read to its end, :attr:`trailers`.
+    names kept, pseudo-headers left out), :attr:`stream_id`, :attr:`client_address`,
+    :attr:`proxy_info` and, once the body has been read to its end, :attr:`trailers`.
+
+    Behind a trusted proxy (``Config.forwarded_allow_ips``), :attr:`client_address`,
+    :attr:`scheme` and :attr:`authority` are the client's, as the proxy's PROXY header
+    and forwarded headers tell them; :attr:`headers` are always as received.
 
     Read the body with ``async for chunk in stream`` or ``await stream.read()``.
     Answer with :meth:`respond`, or stream with :meth:`start_response`.
@@ -141,6 +148,7 @@ class Stream:
         pushed: bool = False,
         http_version: str = "2",
         config: Config | None = None,
+        proxied: Proxied | None = None,
     ) -> None:
         self._io = io
         #: When (trio time) the request arrived.
@@ -157,8 +165,17 @@ class Stream:
         #: The request's header fields as bytes, exactly as received (no pseudo-headers).
         self.raw_headers = raw_headers
         self._pseudo = pseudo
-        #: The peer's address, as the socket reports it.
-        self.client_address = client_address
+        self._proxied = proxied
+        self._connection_client = client_address
+        #: The connection's PROXY header (``Config.proxy_protocol``): what the proxy
+        #: said of the client (its addresses, and TLS, ALPN, SNI in version 2); else
+        #: None.
+        self.proxy_info: ProxyHeader | None = None
+        if proxied is None:
+            # Nothing to believe: a plain attribute, with nothing to work out.
+            self.client_address = client_address
+        else:
+            self.proxy_info = proxied.header
         #: True for a stream the server opened with a push.
         self.pushed = pushed
         #: The stream's protocol state (request side, response side, reset), shared
@@ -190,8 +207,40 @@ class Stream:
     # Decoded on first use: many handlers never look at them.
 
     @functools.cached_property
+    def client_address(self) -> Any:
+        """The client's address: ``(host, port)`` as the socket reports it.
+
+        Through a trusted proxy, the client it names instead: by the PROXY header
+        (``(host, port)``, or a path for a Unix socket), then by ``Forwarded`` or
+        ``X-Forwarded-For``, as ``(host, port)`` (the port 0 when not given), the host
+        an IP address, an obfuscated identifier such as ``"_hidden"``, or
+        ``"unknown"`` (also for a forwarded chain that cannot be read).  None for an
+        in-memory transport.
+        """
+        return self._forwarded.client or self._connection_client
+
+    @functools.cached_property
+    def _forwarded(self) -> Forwarded:
+        assert self._proxied is not None  # else client_address is set in __init__
+        return self._proxied.forwarded(self.raw_headers)
+
+    @functools.cached_property
     def scheme(self) -> str:
-        """``"http"`` or ``"https"`` as the client sent it."""
+        """``"http"`` or ``"https"`` as the client sent it.
+
+        Through a trusted proxy, the scheme the client used with the proxy, from
+        ``Forwarded: proto=`` or ``X-Forwarded-Proto``, else from the PROXY header's
+        TLS record.
+        """
+        proxied = self._proxied
+        if proxied is not None:
+            scheme = self._forwarded.scheme or proxied.scheme
+            if scheme is not None:
+                return scheme
+        return self._own_scheme
+
+    @property
+    def _own_scheme(self) -> str:
         return decode(self._pseudo.get(b":scheme", b""))
 
     @functools.cached_property
@@ -215,7 +264,19 @@ class Stream:
 
     @functools.cached_property
     def authority(self) -> str:
-        """``:authority``, or the ``host`` header when that is missing."""
+        """``:authority``, or the ``host`` header when that is missing.
+
+        Through a trusted proxy, the host the client asked the proxy for, from
+        ``Forwarded: host=`` or ``X-Forwarded-Host``, when they give it.
+        """
+        if self._proxied is not None:
+            host = self._forwarded.host
+            if host is not None:
+                return host
+        return self._own_authority
+
+    @property
+    def _own_authority(self) -> str:
         return decode(self._pseudo.get(b":authority", b"")) or self.header("host") or ""
 
     @functools.cached_property
@@ -518,8 +579,10 @@ class Stream:
         check_status(status)
         raw_request = [
             (b":method", method.encode("ascii")),
-            (b":scheme", self.scheme.encode("ascii")),
-            (b":authority", self.authority.encode("utf-8", "surrogateescape")),
+            # This request's own, not a proxy's report of the client's: the promise
+            # goes to the peer that sent them.
+            (b":scheme", self._own_scheme.encode("ascii")),
+            (b":authority", self._own_authority.encode("utf-8", "surrogateescape")),
             (b":path", path.encode("utf-8")),
             *check_headers(request_headers),
         ]
