@@ -59,16 +59,13 @@ class Formatter(logging.Formatter):
     _text = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            second = int(record.created)
-            if second != self._second:
-                self._text = time.strftime(datefmt, self.converter(record.created))
-                self._second = second
-            return self._text
         second = int(record.created)
         if second != self._second:
-            self._text = time.strftime(self.default_time_format, self.converter(record.created))
+            layout = datefmt or self.default_time_format
+            self._text = time.strftime(layout, self.converter(record.created))
             self._second = second
+        if datefmt is not None:
+            return self._text
         return f"{self._text},{int(record.msecs):03d}"
 
 

@@ -53,6 +53,7 @@ from wsproto.connection import ConnectionState
 
 from ._errors import ErrorCode, H2Error, LocalProtocolError, RemoteProtocolError
 from ._headers import HeaderList, RawHeaders, check_headers
+from .server.switched import SwitchedTransport
 
 if TYPE_CHECKING:
     from .server.response import ResponseBody
@@ -146,21 +147,16 @@ class WebSocket(trio_websocket.WebSocketConnection):
     async def _send(self, event: wsproto.events.Event) -> None:
         # One scheduling round per frame instead of two (the lock's and the write's)
         # when the transport can take the frame at once and nobody else is sending.
-        send_nowait = getattr(self._stream, "send_nowait", None)
-        if send_nowait is None or self._stream_lock.locked():
+        stream = self._stream
+        if (
+            not isinstance(stream, SwitchedTransport)
+            or self._stream_lock.locked()
+            or not stream.can_queue
+        ):
             await super()._send(event)
             return
         await trio.lowlevel.checkpoint_if_cancelled()
-        data = self._wsproto.send(event)
-        if not send_nowait(data):
-            async with self._stream_lock:
-                try:
-                    await self._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._abort_web_socket()
-                    assert self._close_reason is not None
-                    raise trio_websocket.ConnectionClosed(self._close_reason) from None
-            return
+        stream.queue(self._wsproto.send(event))
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def _run_reader(self) -> None:

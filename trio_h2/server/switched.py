@@ -39,13 +39,15 @@ class SwitchedTransport(trio.abc.Stream):
         if self._writer.broken:
             raise trio.BrokenResourceError("the connection was lost")
 
-    def send_nowait(self, data: bytes) -> bool:
-        """Queue ``data`` if that cannot block (room in the buffer, no send waiting)."""
+    @property
+    def can_queue(self) -> bool:
+        """Whether :meth:`queue` may be called: room in the buffer, no send waiting."""
         writer = self._writer
-        if self._sending or self._closed or writer.broken or writer.full:
-            return False
-        writer.queue(data)
-        return True
+        return not (self._sending or self._closed or writer.broken or writer.full)
+
+    def queue(self, data: bytes) -> None:
+        """Queue ``data`` at once (only while :attr:`can_queue`)."""
+        self._writer.queue(data)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data``; wait only while the outbound buffer is over its bound."""
