@@ -53,6 +53,7 @@ from wsproto.connection import ConnectionState
 
 from ._errors import ErrorCode, H2Error, LocalProtocolError, RemoteProtocolError
 from ._headers import HeaderList, RawHeaders, check_headers
+from .server.interrupt import protected
 from .server.switched import SwitchedTransport
 
 if TYPE_CHECKING:
@@ -324,10 +325,12 @@ class _Tunnel:
         self._nursery.start_soon(self._close_on_shutdown, websocket)
         return websocket
 
+    @protected
     async def _close_on_shutdown(self, websocket: WebSocket) -> None:
         await self._going_away.wait()
         await websocket.aclose(1001)
 
+    @protected
     async def _read(self, websocket: WebSocket) -> None:
         try:
             await websocket._run_reader()

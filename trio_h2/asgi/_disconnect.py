@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import trio
 
 from .._errors import single_exception
+from ..server.interrupt import call_handler, protected
 
 
 class Disconnect:
@@ -70,6 +71,7 @@ class Disconnect:
             self._waits.discard(scope)
 
 
+@protected
 async def _watch(
     disconnect: Disconnect, app_scope: trio.CancelScope, own: trio.CancelScope, grace: float
 ) -> None:
@@ -82,6 +84,7 @@ async def _watch(
             app_scope.deadline = min(app_scope.deadline, trio.current_time() + grace)
 
 
+@protected
 async def run_app(
     call: Callable[[], Awaitable[None]], disconnect: Disconnect, grace: float
 ) -> Exception | None:
@@ -98,7 +101,7 @@ async def run_app(
             nursery.start_soon(_watch, disconnect, app_scope, nursery.cancel_scope, grace)
             with app_scope:
                 try:
-                    await call()
+                    await call_handler(call)
                 except Exception as exc:
                     failure = exc
             nursery.cancel_scope.cancel()

@@ -28,6 +28,7 @@ from typing import Any
 import trio
 
 from .._errors import single_exception
+from ..server.interrupt import protected
 from ._errors import ASGIError, LifespanError
 from ._messages import get_str, message_type
 from ._types import ASGI_VERSION, LIFESPAN_SPEC_VERSION, ASGIApp, Message
@@ -158,6 +159,7 @@ class _Lifespan:
 
 
 @asynccontextmanager
+@protected
 async def lifespan(
     app: ASGIApp,
     *,

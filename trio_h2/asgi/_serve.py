@@ -8,6 +8,7 @@ import ssl
 import trio
 
 from .._config import Config
+from ..server.interrupt import protected
 from ..server.listen import ServerAddress, serve_listeners
 from ._handler import ASGIHandler
 from ._lifespan import lifespan
@@ -21,6 +22,7 @@ def listening_address(listeners: list[trio.SocketListener]) -> Address:
     return str(host), int(port)
 
 
+@protected
 async def serve(
     app: ASGIApp,
     host: str | None = "127.0.0.1",

@@ -37,6 +37,7 @@ from ..proto.state import StreamState
 from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
+from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
@@ -130,6 +131,7 @@ class H1Connection:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @protected
     async def run(self) -> None:
         """Serve requests until the peer leaves, the connection fails or shutdown."""
         try:
@@ -347,6 +349,7 @@ class H1Connection:
 
     # ------------------------------------------------------------------- streams
 
+    @protected
     async def _run_stream(self, stream: Stream, handler: Handler) -> None:
         failed = False
         try:
@@ -357,7 +360,7 @@ class H1Connection:
                         # An Upgrade: the handler may switch the connection to it.
                         await stream.run_handler(handler)
                     else:
-                        await handler(stream)
+                        await call_handler(handler, stream)
                 except Exception as exc:
                     failure = exc
                     failed = not isinstance(exc, PEER_FAULTS)

@@ -51,6 +51,7 @@ from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
+from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream, pseudo_split
@@ -148,6 +149,7 @@ class Connection(StreamSender):
 
     # ------------------------------------------------------------------ lifecycle
 
+    @protected
     async def run(self) -> None:
         """Serve until the peer leaves, the connection fails, or shutdown completes."""
         try:
@@ -394,6 +396,7 @@ class Connection(StreamSender):
 
     # ------------------------------------------------------------------- streams
 
+    @protected
     async def _run_stream(self, stream: Stream, handler: Handler) -> None:
         reset_code: int = ErrorCode.CANCEL
         try:
@@ -401,7 +404,7 @@ class Connection(StreamSender):
                 failure: Exception | None = None
                 try:
                     if stream.protocol is None:
-                        await handler(stream)
+                        await call_handler(handler, stream)
                     else:
                         # An extended CONNECT: the handler may open a tunnel on it.
                         await stream.run_handler(handler)

@@ -36,6 +36,7 @@ from ..proto.forwarded import TrustedProxies
 from ..proto.proxy import ProxyHeader
 from .h1conn import H1Connection
 from .h2conn import Connection, H2cUpgrade
+from .interrupt import protected
 from .proxied import (
     PrefixedStream,
     Proxied,
@@ -139,6 +140,7 @@ class Server:
         self.shutting_down = False
         self._trusted = TrustedProxies(config.forwarded_allow_ips)
 
+    @protected
     async def serve_listeners(
         self,
         listeners: list[trio.SocketListener],
@@ -150,6 +152,7 @@ class Server:
             single = single_exception(group)
             raise single from single.__cause__
 
+    @protected
     async def _serve_listeners(
         self,
         listeners: list[trio.SocketListener],
@@ -158,6 +161,7 @@ class Server:
         async with trio.open_nursery() as nursery:
             accepting = trio.CancelScope()
 
+            @protected
             async def accept_all() -> None:
                 with accepting:
                     async with trio.open_nursery() as acceptors:
@@ -192,6 +196,7 @@ class Server:
         for connection in list(self.connections):
             connection.abort()
 
+    @protected
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         backoff = ACCEPT_BACKOFF
         failures = 0
@@ -288,6 +293,7 @@ class Server:
             await victim.done.wait()
         return True
 
+    @protected
     async def handle_stream(self, stream: trio.abc.Stream, slot: _Slot | None = None) -> None:
         """Serve one accepted TCP connection (TLS first, when configured)."""
         if slot is None:
@@ -364,6 +370,7 @@ class Server:
             return None
         return tls, chosen
 
+    @protected
     async def serve_transport(
         self,
         transport: trio.abc.Stream,
@@ -512,6 +519,7 @@ def prepare_ssl_context(
     return ssl_context
 
 
+@protected
 async def serve(
     handler: Handler,
     host: str | None = "127.0.0.1",
@@ -552,6 +560,7 @@ async def serve(
     await server.serve_listeners(listeners, task_status)
 
 
+@protected
 async def serve_listeners(
     handler: Handler,
     listeners: list[trio.SocketListener],

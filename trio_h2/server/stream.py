@@ -32,6 +32,7 @@ from .._headers import (
 )
 from ..proto.state import StreamState
 from . import body as _body
+from .interrupt import call_handler, protected
 from .request_body import RequestBody
 from .response import ResponseBody, StartedResponse, declared_length, reset_unfinished
 
@@ -647,6 +648,7 @@ class Stream:
         self.tunnel = tunnel
         return self._tunnel_tasks
 
+    @protected
     async def run_handler(self, handler: Handler) -> None:
         """Run ``handler(self)`` for a request that may open a tunnel (``:protocol``).
 
@@ -660,7 +662,7 @@ class Stream:
             async with trio.open_nursery() as tasks:
                 self._tunnel_tasks = tasks
                 try:
-                    await handler(self)
+                    await call_handler(handler, self)
                 except Exception as exc:
                     failure = exc
                 self._tunnel_tasks = None

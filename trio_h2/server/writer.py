@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from .interrupt import protected
 from .sockio import DirectSocket
 
 log = logging.getLogger("trio_h2")
@@ -116,6 +117,7 @@ class Writer:
             self._direct.detach()
             self._direct = None
 
+    @protected
     async def run(self) -> None:
         # Each send may block for at most send_timeout.  A scope per send_all costs
         # about as much as answering a small request, so one scope covers many
