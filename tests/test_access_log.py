@@ -49,6 +49,20 @@ async def test_a_whole_exchange(caplog: pytest.LogCaptureFixture) -> None:
     assert record.duration >= 0  # type: ignore[attr-defined]
 
 
+async def test_a_percent_in_the_target_is_written_as_it_came(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The line is the record's message as it stands: nothing in it is a format.
+    caplog.set_level(logging.INFO, logger="trio_h2.access")
+    async with connect(app) as client:
+        await client.get("/a%20b%s?q=%d", [("user-agent", "100% %(client)s")])
+    (record,) = access_records(caplog)
+    message = record.getMessage()
+    assert message.startswith('127.0.0.1 "GET /a%20b%s?q=%d HTTP/2" 200 13 ')
+    assert message.endswith(' "100% %(client)s"')
+    assert logging.Formatter("%(message)s").format(record) == message
+
+
 async def test_a_response_cut_short_is_marked(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="trio_h2.access")
     async with connect(app) as client:

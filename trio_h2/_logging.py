@@ -21,19 +21,10 @@ import tomllib
 from pathlib import Path
 from typing import IO, Any
 
+from .server.access import FIELDS
+
 #: The access log's own fields, in the order the JSON format writes them.
-ACCESS_FIELDS = (
-    "client",
-    "method",
-    "target",
-    "protocol",
-    "status",
-    "bytes",
-    "duration",
-    "user_agent",
-    "referer",
-    "outcome",
-)
+ACCESS_FIELDS = FIELDS
 
 #: Names a ``--access-log-format`` may give instead of a format string.
 ACCESS_FORMATS = ("default", "common", "combined", "json")
@@ -58,6 +49,20 @@ class Formatter(logging.Formatter):
     _second = -1
     _text = ""
 
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+        self._uses_time = self.usesTime()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        # logging.Formatter.format, less what a record without a traceback skips:
+        # asking the style afresh whether the layout has a time in it.
+        record.message = record.getMessage()
+        if self._uses_time:
+            record.asctime = self.formatTime(record, self.datefmt)
+        return self.formatMessage(record)
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second = int(record.created)
         if second != self._second:
@@ -72,16 +77,43 @@ class Formatter(logging.Formatter):
 class JSONFormatter(Formatter):
     """One JSON object per access line: the time (ISO 8601, UTC) and every field."""
 
+    _encode = json.JSONEncoder(ensure_ascii=False).encode
+
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z"
-        }
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        fields: dict[str, Any] = {"time": f"{self._text}.{int(record.msecs):03d}Z"}
+        get = record.__dict__.get
         for name in ACCESS_FIELDS:
-            fields[name] = getattr(record, name, None)
-        if "duration" in fields and isinstance(fields["duration"], float):
+            fields[name] = get(name)
+        if isinstance(fields["duration"], float):
             fields["duration"] = round(fields["duration"], 6)
-        return json.dumps(fields, ensure_ascii=False)
+        return self._encode(fields)
+
+
+class LineHandler(logging.StreamHandler[IO[str]]):
+    """A StreamHandler that flushes only a stream that does not flush each line itself.
+
+    stderr, and the files the access log opens, are line-buffered: writing the line
+    has sent it, and StreamHandler's flush after every record is a second call for
+    nothing.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self._line_buffered = bool(getattr(stream, "line_buffering", False))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            if not self._line_buffered:
+                self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def access_formatter(spec: str, prefix: str = "") -> logging.Formatter:
@@ -167,7 +199,7 @@ def configure(
         access.handlers[:] = []
         access.setLevel(logging.WARNING)
         return
-    access_handler = logging.StreamHandler(_stream_for(access_log))
+    access_handler = LineHandler(_stream_for(access_log))
     access_handler.setFormatter(access_formatter(access_format, prefix))
     access.handlers[:] = [access_handler]
     access.setLevel(logging.INFO)

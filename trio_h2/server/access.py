@@ -69,37 +69,50 @@ def outcome(stream: Stream, *, lost: bool) -> str:
 _template: dict[str, Any] | None = None
 
 
-def _record(msg: str, args: tuple[Any, ...]) -> logging.LogRecord:
-    """A LogRecord as logging makes one, at a third of the cost.
-
-    log.info() would look up the caller's frame, and LogRecord() works out the source
-    file's name, module, process and thread names afresh each time; none of that
-    changes from one access line to the next, so it is taken from a record made once.
-    """
+def _template_fields() -> dict[str, Any]:
+    # Every key a record will hold, the access fields included, so that each record
+    # is a copy of this one at its final size rather than a dict grown key by key.
     global _template
     if _template is None:
-        _template = logging.LogRecord(log.name, _INFO, __file__, 0, "", None, None).__dict__
-    now = time.time()
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    fields = dict(_template)
-    fields["msg"] = msg
-    fields["args"] = args
-    fields["created"] = now
-    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
-    fields["relativeCreated"] = (now - _START) * 1000
-    fields["thread"] = threading.get_ident()
-    record.__dict__ = fields
-    return record
+        record = logging.LogRecord(log.name, _INFO, __file__, 0, "", None, None)
+        _template = record.__dict__ | dict.fromkeys(FIELDS)
+    return _template
+
+
+#: The fields each access record carries (the module docstring lists them).
+FIELDS = (
+    "client",
+    "method",
+    "target",
+    "protocol",
+    "status",
+    "bytes",
+    "duration",
+    "user_agent",
+    "referer",
+    "outcome",
+)
 
 
 def log_exchange(stream: Stream, client_address: Any, *, lost: bool = False) -> None:
-    """Write the access line for a finished request (if the logger is on)."""
+    """Write the access line for a finished request (if the logger is on).
+
+    The LogRecord is made here as logging would make it, at a third of the cost:
+    log.info() looks up the caller's frame, and LogRecord() works out the source
+    file's name, module, process and thread names afresh each time, none of which
+    changes from one access line to the next.  The message is formatted at once, as
+    a record with no ``args``: the target may hold a ``%``.
+    """
     if not log.isEnabledFor(_INFO):
         return
     state = stream.state
     status = str(state.status) if state.status is not None else "-"
+    now = time.time()
     duration = trio.current_time() - stream.arrived
-    client = host_of(client_address)
+    if type(client_address) is tuple and client_address:
+        client = str(client_address[0])
+    else:
+        client = host_of(client_address)
     agent = referer = "-"
     for name, value in stream.raw_headers:
         if name == b"user-agent":
@@ -107,30 +120,29 @@ def log_exchange(stream: Stream, client_address: Any, *, lost: bool = False) -> 
         elif name == b"referer":
             referer = value.decode("latin-1")
     how = "" if state.reset_code is None and state.response_ended else outcome(stream, lost=lost)
-    record = _record(
-        '%s "%s %s HTTP/%s" %s %d %.1fms "%s"%s',
-        (
-            client,
-            stream.method,
-            stream.path,
-            stream.http_version,
-            status,
-            state.bytes_sent,
-            duration * 1000,
-            agent,
-            f" {how}" if how else "",
-        ),
+    method = stream.method
+    target = stream.path
+    protocol = stream.http_version
+    sent = state.bytes_sent
+    fields = (_template or _template_fields()).copy()
+    fields["msg"] = (
+        f'{client} "{method} {target} HTTP/{protocol}" {status} {sent} '
+        f'{duration * 1000:.1f}ms "{agent}"{" " + how if how else ""}'
     )
-    record.__dict__.update(
-        client=client,
-        method=stream.method,
-        target=stream.path,
-        protocol=stream.http_version,
-        status=status,
-        bytes=state.bytes_sent,
-        duration=duration,
-        user_agent=agent,
-        referer=referer,
-        outcome=how,
-    )
+    fields["created"] = now
+    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
+    fields["relativeCreated"] = (now - _START) * 1000
+    fields["thread"] = threading.get_ident()
+    fields["client"] = client
+    fields["method"] = method
+    fields["target"] = target
+    fields["protocol"] = protocol
+    fields["status"] = status
+    fields["bytes"] = sent
+    fields["duration"] = duration
+    fields["user_agent"] = agent
+    fields["referer"] = referer
+    fields["outcome"] = how
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__ = fields
     log.handle(record)
