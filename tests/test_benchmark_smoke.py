@@ -60,9 +60,14 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert [w["id"] for w in results["workloads"]] == WORKLOADS
     assert (tmp_path / "smoke.md").read_text().startswith("Median throughput")
     servers = {server["id"]: server for server in results["servers"]}
-    assert {"trio_h2", "hypercorn-trio", "nghttpd", "uvicorn-h11", "uvicorn-httptools"} <= (
-        servers.keys()
-    )
+    assert {
+        "trio_h2",
+        "trio_h2-asgi",
+        "hypercorn-trio",
+        "nghttpd",
+        "uvicorn-h11",
+        "uvicorn-httptools",
+    } <= (servers.keys())
     # Servers without HTTP/2, or without HTTP/1.1, run only the rows they can.
     assert servers["uvicorn-h11"]["only"] == HTTP1
     assert servers["nghttpd"]["only"] == HTTP2
@@ -81,17 +86,18 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     for run in results["runs"]:
         assert run["failures"] == run["requested"] - run["succeeded"]
 
-    if servers["trio_h2"]["skipped"]:
-        pytest.skip(f"trio_h2 did not run: {servers['trio_h2']['skipped']}")
-    rows = {row["workload"]: row for row in results["summary"] if row["server"] == "trio_h2"}
-    assert sorted(rows) == sorted(WORKLOADS)
-    for workload, row in rows.items():
-        assert row["note"] is None, (workload, row["note"])
-        assert row["requests"] > 0, workload
-        assert row["failures"] == 0, workload
-        assert row["peak_rss_mib"] is None or row["peak_rss_mib"] > 0
-        assert row["client_cpu"] is not None, workload
-        assert row["client_cpu"] > 0, workload
+    for ours in ("trio_h2", "trio_h2-asgi"):
+        if servers[ours]["skipped"]:
+            pytest.fail(f"{ours} did not run: {servers[ours]['skipped']}")
+        rows = {row["workload"]: row for row in results["summary"] if row["server"] == ours}
+        assert sorted(rows) == sorted(WORKLOADS), ours
+        for workload, row in rows.items():
+            assert row["note"] is None, (ours, workload, row["note"])
+            assert row["requests"] > 0, (ours, workload)
+            assert row["failures"] == 0, (ours, workload)
+            assert row["peak_rss_mib"] is None or row["peak_rss_mib"] > 0
+            assert row["client_cpu"] is not None, (ours, workload)
+            assert row["client_cpu"] > 0, (ours, workload)
     if not servers["hypercorn-trio"]["skipped"]:
         for workload in HTTP1:
             assert rows[workload]["ratio"] is not None, workload

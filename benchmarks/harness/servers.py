@@ -72,6 +72,16 @@ def _trio_h2_workers(workers: int) -> Command:
     return command
 
 
+def _trio_h2_asgi(env: Environment, port: int, workload: Workload) -> list[str]:
+    # The ASGI app the other servers run, through the command line; no access log,
+    # as the others.
+    return [
+        env.python, "-m", "trio_h2", "--asgi", "asgi_app:app", "--host", HOST,
+        "--port", str(port), "--no-access-log", "--log-level", "warning",
+        *_tls_args(env, workload.tls, "--certfile", "--keyfile"),
+    ]  # fmt: skip
+
+
 def _hypercorn(worker_class: str) -> Command:
     def command(env: Environment, port: int, workload: Workload) -> list[str]:
         # h2load cannot read Hypercorn's HTTP/1.1 status lines: see hypercorn_reason.py.
@@ -189,6 +199,12 @@ def server_specs(workers: int, base: Path | None = None) -> list[ServerSpec]:
     return [
         ServerSpec("trio_h2", "trio_h2", _trio_h2, trio_h2_check),
         *extra,
+        ServerSpec(
+            "trio_h2-asgi",
+            "trio_h2 (ASGI)",
+            _trio_h2_asgi,
+            _python_check("import trio_h2.asgi; trio_h2.asgi.serve", "no trio_h2.asgi.serve"),
+        ),
         ServerSpec(
             "hypercorn-trio",
             "Hypercorn (trio)",
