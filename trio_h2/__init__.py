@@ -31,5 +31,6 @@ from .server.listen import (
 )
 from .server.response import ResponseBody as ResponseBody
 from .server.stream import Handler as Handler, Stream as Stream
+from .server.tls import TLSSession as TLSSession
 
 __version__ = "0.1.0"

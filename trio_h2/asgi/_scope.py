@@ -9,6 +9,7 @@ import wsproto.utilities
 
 from .._headers import RawHeaders
 from ..server.stream import Stream
+from ..server.tls import TLSSession
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Scope
 
 Address = tuple[str, int]
@@ -34,6 +35,26 @@ def request_headers(stream: Stream, authority: bytes | None) -> RawHeaders:
     if stream.http_version != "2" or authority is None:
         return list(headers)
     return [(b"host", authority), *((n, v) for n, v in headers if n != b"host")]
+
+
+def tls_extension(session: TLSSession) -> dict[str, Any]:
+    """The ``tls`` scope extension (ASGI TLS extension 0.2) for a TLS connection.
+
+    ``server_cert`` is None: the ssl module does not give back the certificate a
+    context was loaded with.  Only the client's own certificate is in
+    ``client_cert_chain``, the ssl module keeping the rest of the chain to itself.
+    A client whose certificate fails verification never gets this far (the
+    handshake fails), so ``client_cert_error`` is always None.
+    """
+    pem = session.client_certificate_pem
+    return {
+        "server_cert": None,
+        "client_cert_chain": [pem] if pem is not None else [],
+        "client_cert_name": session.client_subject,
+        "client_cert_error": None,
+        "tls_version": session.version_number,
+        "cipher_suite": session.cipher_suite,
+    }
 
 
 def _split_target(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
@@ -65,6 +86,9 @@ def http_scope(
         extensions["http.response.early_hint"] = {}
     if http_version == "2" and not stream.pushed:
         extensions["http.response.push"] = {}
+    session = stream.tls
+    if session is not None:
+        extensions["tls"] = tls_extension(session)
     scope: Scope = {
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
@@ -104,6 +128,10 @@ def websocket_scope(
     """The ``websocket`` scope of a WebSocket request (an Upgrade or RFC 8441)."""
     pseudo = dict(stream.raw_pseudo_headers)
     path, raw_path, query = _split_target(pseudo.get(b":path", b""), root_path)
+    extensions: dict[str, Any] = {"websocket.http.response": {}}
+    session = stream.tls
+    if session is not None:
+        extensions["tls"] = tls_extension(session)
     scope: Scope = {
         "type": "websocket",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
@@ -117,7 +145,7 @@ def websocket_scope(
         "client": _address(stream.client_address),
         "server": server,
         "subprotocols": subprotocols(stream),
-        "extensions": {"websocket.http.response": {}},
+        "extensions": extensions,
     }
     if state is not None:
         scope["state"] = dict(state)

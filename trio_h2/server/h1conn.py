@@ -22,6 +22,7 @@ lingering read, so that the client sees the answer rather than a reset.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -42,6 +43,7 @@ from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream
 from .switched import SwitchedTransport
+from .tls import TLSSession, session_of
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
@@ -394,6 +396,11 @@ class H1Connection:
         self._wake_reader()
 
     # ------------------------------------------------------------------- StreamIO
+
+    @functools.cached_property
+    def tls(self) -> TLSSession | None:
+        """The connection's own TLS session (read once, when first asked for)."""
+        return session_of(self._transport)
 
     def response_headers(self, status: bytes, headers: RawHeaders) -> RawHeaders:
         return response_headers(self._config, self._static_headers, self._date, status, headers)

@@ -33,6 +33,7 @@ after ``send_timeout``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
 from .stream import Handler, PushedResponse, Stream, pseudo_split
+from .tls import TLSSession, session_of
 from .writer import Writer
 
 log = logging.getLogger("trio_h2")
@@ -438,6 +440,13 @@ class Connection(StreamSender):
         if not self._streams:
             self._went_idle()
             self._check_life()
+
+    # ----------------------------------------------- StreamIO: the connection's TLS
+
+    @functools.cached_property
+    def tls(self) -> TLSSession | None:
+        """The connection's own TLS session (read once, when first asked for)."""
+        return session_of(self._transport)
 
     # -------------------------------------------- StreamIO: push (the rest in h2send.py)
 

@@ -43,12 +43,18 @@ if TYPE_CHECKING:
     from ..proto.proxy import ProxyHeader
     from .body import Body
     from .proxied import Proxied
+    from .tls import TLSSession
 
 _DEFAULT_CONFIG = Config()
 
 
 class StreamIO(Protocol):
     """What a Stream needs from the connection that carries it."""
+
+    @property
+    def tls(self) -> TLSSession | None:
+        """The connection's own TLS session; None on cleartext."""
+        ...
 
     def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None: ...
 
@@ -239,6 +245,17 @@ class Stream:
             if scheme is not None:
                 return scheme
         return self._own_scheme
+
+    @property
+    def tls(self) -> TLSSession | None:
+        """The TLS session the request came over: version, cipher suite, ALPN and the
+        client's certificate (a :class:`trio_h2.TLSSession`); None on cleartext.
+
+        It is the server's own TLS: behind a proxy that terminated TLS the connection
+        is cleartext, and what the proxy said of the client's TLS is in
+        :attr:`proxy_info`.
+        """
+        return self._io.tls
 
     @property
     def _own_scheme(self) -> str:
