@@ -26,7 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 RUN = BENCHMARKS / "run.py"
 WS_CLIENT = BENCHMARKS / "harness" / "ws_client.py"
 WS_REFERENCE = BENCHMARKS / "harness" / "ws_reference.py"
-HTTP2 = ["W1", "W2", "W3", "W4", "W5"]
+HTTP2 = ["W1", "W2", "W3", "W4", "W5", "C1"]
 #: HTTP/1.1 with h2load --h1, plain and pipelined, and the WebSocket echo.
 HTTP1 = ["H1", "H1P", "WS"]
 WORKLOADS = HTTP2 + HTTP1

@@ -48,8 +48,14 @@ class Workload:
     message_bytes: int = 0
     #: "req/s", "MiB/s" where each request moves 1 MiB, or "msg/s".
     unit: str = "req/s"
+    #: For a churn row: the requests each connection makes before it closes, which a
+    #: smaller run keeps by opening fewer connections.
+    per_connection: int | None = None
 
     def scaled(self, requests: int) -> Workload:
+        if self.per_connection is not None:
+            clients = max(1, requests // self.per_connection)
+            return replace(self, requests=clients * self.per_connection, clients=clients)
         return replace(self, requests=max(requests, self.clients))
 
     def generator(self) -> str:
@@ -75,6 +81,10 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("W4", "1 MiB POST, 4 conns", UPLOAD_PATH, 300, 4, 1, upload=True, unit="MiB/s"),
     Workload("W5", "W1 over TLS", HELLO_PATH, 20_000, 10, 10, tls=True),
     Workload(
+        "C1", "connection churn: 1,000 conns x 5 GETs, then close", HELLO_PATH, 5_000, 1_000,
+        1, per_connection=5,
+    ),
+    Workload(
         "H1", "HTTP/1.1: 13 B GET, 10 conns, keep-alive", HELLO_PATH, 10_000, 10, 1,
         protocol="h1",
     ),
@@ -89,7 +99,8 @@ WORKLOADS: tuple[Workload, ...] = (
 
 #: Request counts of --smoke: enough to exercise every path, too few to time anything.
 SMOKE_REQUESTS = {
-    "W1": 300, "W2": 200, "W3": 16, "W4": 12, "W5": 300, "H1": 200, "H1P": 200, "WS": 2_000,
+    "W1": 300, "W2": 200, "W3": 16, "W4": 12, "W5": 300, "C1": 200, "H1": 200, "H1P": 200,
+    "WS": 2_000,
 }  # fmt: skip
 
 
