@@ -6,7 +6,7 @@ Two counts, printed with every place:
   package where ``_name`` is not assigned (``self._name = ...``, a method or a class
   attribute) in that same module.  Each is a module reading another module's
   private state: the design keeps that at zero.
-* **library**: private names of h2, hpack, hyperframe or trio-websocket that the
+* **library**: private names of h2, hpack, hyperframe, h11 or trio-websocket that the
   package uses (read, written or overridden), from any object, ``self`` included.
 
 Usage: ``python scripts/private_names.py [package_dir]`` (default ``trio_h2``).
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-LIBRARIES = ("h2", "hpack", "hyperframe", "trio_websocket")
+LIBRARIES = ("h2", "hpack", "hyperframe", "h11", "trio_websocket")
 
 
 def _is_private(name: str) -> bool:
@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
     print(f"cross-module private names: {len(cross)}")
     for where in cross:
         print("  " + where)
-    print(f"h2/hpack/hyperframe/trio_websocket private names used: {len(library)}")
+    print(f"h2/hpack/hyperframe/h11/trio_websocket private names used: {len(library)}")
     for where in library:
         print("  " + where)
     return 0

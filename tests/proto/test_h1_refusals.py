@@ -412,13 +412,28 @@ def test_the_answer_is_minimal_text() -> None:
 
 
 def test_a_refusal_of_h11_itself_is_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Should h11 refuse what the gate passed, its status hint is the answer.
-    def refuse(self: h11.Connection) -> object:
+    # Should h11 refuse a head the gate passed, its status hint is the answer.
+    def refuse(self: h11.Connection, role: object, event: object) -> None:
         raise h11.RemoteProtocolError("h11 says no", error_status_hint=418)
 
-    monkeypatch.setattr(h11.Connection, "next_event", refuse)
+    monkeypatch.setattr(h11.Connection, "_process_event", refuse)
     server = H1Server()
     events = server.receive_data(request())
     assert events == [ConnectionViolation(error_code=418, message="h11 says no")]
     assert server.data_to_send() == error_response(418)
+    assert server.closed
+
+
+def test_a_refusal_of_h11_in_a_body_is_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same for what h11 parses itself: the body's framing.
+    server = H1Server()
+
+    def refuse(self: h11.Connection) -> object:
+        raise h11.RemoteProtocolError("h11 says no", error_status_hint=400)
+
+    monkeypatch.setattr(h11.Connection, "next_event", refuse)
+    received, refusal = server.receive_data(_CHUNKED + b"5\r\nhello\r\n")
+    assert isinstance(received, RequestReceived)
+    assert refusal == ConnectionViolation(error_code=400, message="h11 says no")
+    assert server.data_to_send() == error_response(400)
     assert server.closed
