@@ -37,6 +37,7 @@ from ..proto.state import StreamState
 from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
+from .health import HealthCheck
 from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
@@ -81,9 +82,12 @@ class H1Connection:
         scheme: bytes = b"http",
         started_at: float | None = None,
         proxied: Proxied | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         self._transport = transport
         self._handler = handler
+        # Config.health_path's answer, given the server's draining state (None: off).
+        self._health = health
         self._config = config
         self.client_address = client_address
         # What the streams may believe of their forwarded headers (see proxied.py).
@@ -333,9 +337,11 @@ class H1Connection:
         if event.end_stream:
             state.end_request()
         self._stream = stream
-        handler = self._handler
+        handler: Handler = self._handler
         if event.too_large:
             handler = answer_431
+        elif self._health is not None and self._health.answers(pseudo.get(b":path")):
+            handler = self._health
         assert self._handlers is not None
         self._handlers.start_soon(self._run_stream, stream, handler)
 

@@ -51,6 +51,7 @@ from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
+from .health import HealthCheck
 from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
@@ -93,8 +94,11 @@ class Connection(StreamSender):
         started_at: float | None = None,
         proxied: Proxied | None = None,
         upgrade: H2cUpgrade | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         self._transport = transport
+        # Config.health_path's answer, given the server's draining state (None: off).
+        self._health = health
         self._started_at = started_at
         # The HTTP/1.1 request that asked for h2c, answered on stream 1.
         self._upgrade = upgrade
@@ -345,7 +349,12 @@ class Connection(StreamSender):
             config=self._config,
         )
         self._streams[event.stream_id] = stream
-        self._starting.append((stream, answer_431 if event.too_large else self._handler))
+        handler: Handler = self._handler
+        if event.too_large:
+            handler = answer_431
+        elif self._health is not None and self._health.answers(event.pseudo.get(b":path")):
+            handler = self._health
+        self._starting.append((stream, handler))
 
     def _start_handlers(self) -> None:
         starting, self._starting = self._starting, []

@@ -36,6 +36,7 @@ from ..proto.forwarded import TrustedProxies
 from ..proto.proxy import ProxyHeader
 from .h1conn import H1Connection
 from .h2conn import Connection, H2cUpgrade
+from .health import HealthCheck
 from .interrupt import protected
 from .proxied import (
     PrefixedStream,
@@ -139,6 +140,7 @@ class Server:
         self._slots: set[_Slot] = set()
         self.shutting_down = False
         self._trusted = TrustedProxies(config.forwarded_allow_ips)
+        self._health = HealthCheck(config.health_path) if config.health_path is not None else None
 
     @protected
     async def serve_listeners(
@@ -185,8 +187,20 @@ class Server:
                     await self.shutdown()
 
     async def shutdown(self) -> None:
-        """GOAWAY to every connection, a grace period, then cancel what is left."""
+        """Drain: every connection told to close, a grace period, then cancel what is left.
+
+        HTTP/2 connections get GOAWAY and finish their streams; HTTP/1.1 ones close
+        after the response in progress (``connection: close``), or at once when idle;
+        a connection that has not yet made a request (in its TLS handshake, its PROXY
+        header or its first bytes) is idle too, and is closed at once.  The health
+        path answers 503 from here on.
+        """
         self.shutting_down = True
+        if self._health is not None:
+            self._health.draining = True
+        for slot in list(self._slots):
+            if slot.connection is None:
+                slot.scope.cancel()
         for connection in list(self.connections):
             connection.shutdown()
         with trio.move_on_after(self.config.graceful_shutdown_timeout):
@@ -424,6 +438,7 @@ class Server:
                 scheme=b"http" if _alpn is None else b"https",
                 started_at=started,
                 proxied=proxied,
+                health=self._health,
             )
         if _slot is not None:
             _slot.connection = connection
@@ -468,6 +483,7 @@ class Server:
             started_at=started,
             upgrade=upgrade,
             proxied=proxied,
+            health=self._health,
         )
 
     async def _sniff(
