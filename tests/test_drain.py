@@ -2,11 +2,12 @@
 
 HTTP/1.1: the response in flight says ``connection: close`` and is the last; an idle
 keep-alive connection is closed at once; a request past the grace period is cancelled.
-A connection that has made no request yet is closed at once.  Over real sockets: a
-``serve()`` cancelled with every kind of connection open stops accepting at once and
-returns as soon as the last one is done, well inside the grace period.  (HTTP/2's two
-GOAWAYs are checked in test_connection.py and test_server.py, and its health answer
-while draining in test_health.py.)
+A connection accepted before the shutdown but not started gets a second to make its
+first request, which is then served; one that says nothing is closed after it.  Over
+real sockets: a ``serve()`` cancelled with every kind of connection open stops
+accepting at once and returns as soon as the last one is done, well inside the grace
+period.  (HTTP/2's two GOAWAYs are checked in test_connection.py and test_server.py,
+and its health answer while draining in test_health.py.)
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import pytest
 import trio
 import trio.testing
 from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame, PingFrame, SettingsFrame
 
 import trio_h2
+from tests.conformance.rawpeer import PREFACE, RawPeer
 from tests.support import MemoryListener
 from tests.test_h1_server import Peer
-from trio_h2.server.listen import Server
+from trio_h2.server.listen import FIRST_REQUEST_TIME, Server
 from trio_h2.testing import open_client
 
 GRACE = 30.0
@@ -35,6 +38,7 @@ CONFIG = trio_h2.Config(
     handshake_timeout=1000,
     health_path="/healthz",
 )
+GET_A = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/a")]
 SLOW = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
 SLOW_ANSWER = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n"
@@ -140,25 +144,80 @@ async def test_http1_request_past_the_grace_period_is_cancelled(
         assert await served.peer.take() == b""  # closed, with no half answer
 
 
-async def test_a_connection_with_no_request_yet_is_closed_at_once(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    # Accepted (a slot of its own) but silent: it has no work in flight, so the
-    # shutdown does not wait for its handshake timeout.
-    server = Server(Gate(), CONFIG, None)
+@asynccontextmanager
+async def accepting(gate: Gate) -> AsyncIterator[tuple[Server, MemoryListener]]:
+    server = Server(gate, CONFIG, None)
     listener = MemoryListener()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server._accept_loop, listener, nursery)
+        yield server, listener
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_connection_that_says_nothing_holds_the_shutdown_for_a_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Accepted (it has a slot) but silent, as a browser's preconnect is: it gets
+    # FIRST_REQUEST_TIME to start, not its handshake timeout (1000 s here).
+    async with accepting(Gate()) as (server, listener):
         silent = await listener.connect()
         await trio.testing.wait_all_tasks_blocked()
         assert len(server._slots) == 1
         start = trio.current_time()
         await server.shutdown()
+        assert trio.current_time() - start == pytest.approx(FIRST_REQUEST_TIME)
         assert await silent.receive_some() == b""
         await trio.testing.wait_all_tasks_blocked()
         assert not server._slots
-        assert trio.current_time() == start
-        nursery.cancel_scope.cancel()
+
+
+async def test_http1_first_request_after_the_shutdown_began_is_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Accepted just before the shutdown, its request on the way: it is served, the
+    # last on its connection.
+    async with accepting(Gate()) as (server, listener), trio.open_nursery() as nursery:
+        client = await listener.connect()
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(server.shutdown)
+        await trio.sleep(FIRST_REQUEST_TIME / 2)
+        await client.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        peer = Peer(client)
+        await peer._read()
+        assert bytes(peer.received) == (
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n"
+            b"cache-control: no-store\r\ncontent-length: 9\r\nconnection: close\r\n\r\n"
+            b"draining\n"
+        )
+
+
+async def test_http2_first_request_after_the_shutdown_began_is_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Its preface, SETTINGS and first request leave together, as a client's do, and
+    # reach the server after the shutdown began.
+    async with accepting(Gate()) as (server, listener), trio.open_nursery() as nursery:
+        peer = RawPeer(await listener.connect())
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(server.shutdown)
+        await trio.sleep(FIRST_REQUEST_TIME / 2)
+        await peer.send(PREFACE, SettingsFrame(0), peer.headers(1, GET_A))
+        ping: PingFrame | None = None
+        while True:
+            frame = await peer.receive_frame()
+            assert frame is not None
+            if isinstance(frame, PingFrame) and "ACK" not in frame.flags:
+                ping = frame
+            elif isinstance(frame, GoAwayFrame):
+                assert frame.last_stream_id == 2**31 - 1
+                break
+        assert ping is not None
+        response = await peer.expect_response(1)
+        assert (response.status, response.body) == (200, b"/a")
+        await peer.send(PingFrame(0, flags=["ACK"], opaque_data=ping.opaque_data))
+        await peer.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=1)
+        await peer.expect_close()
+        await peer.stream.aclose()
 
 
 async def test_cancelled_serve_drains_every_kind_of_connection() -> None:

@@ -97,6 +97,8 @@ class H1Connection:
         self._static_headers = server_headers(config)
         self._proto = H1Server(h1_limits(config), scheme=scheme)
         self._initial = initial_data
+        # shutdown() came before the initial data was read (see there).
+        self._shutdown_pending = False
         self._stream: Stream | None = None
         self._requests_seen = 0
         self._idle_since = started_at if started_at is not None else trio.current_time()
@@ -176,6 +178,11 @@ class H1Connection:
 
         (``at_once`` changes nothing here: HTTP/1.1 has no request in flight to wait for.)
         """
+        if self._initial:
+            # Made during the shutdown, its first bytes not yet read: the request
+            # they hold is on its way, and is answered (the last) before the close.
+            self._shutdown_pending = True
+            return
         stream = self._stream
         if stream is not None and stream.tunnel is not None:
             stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
@@ -215,6 +222,8 @@ class H1Connection:
             data, self._initial = bytes(self._initial), b""
             self._head_since = trio.current_time()
             self._dispatch(proto.receive_data(data))
+            if self._shutdown_pending:
+                self.shutdown()
         while not (proto.closed or proto.switched or self._broken):
             self._dispatch(proto.next_events())
             self._flush()

@@ -104,6 +104,8 @@ class Connection(StreamSender):
         self._upgrade = upgrade
         # Bytes read before the protocol was known (the start of the preface).
         self._initial = initial_data
+        # shutdown(at_once=...) came before those bytes were read (see there).
+        self._shutdown_pending: bool | None = None
         self._handler = handler
         self._config = config
         self.client_address = client_address
@@ -186,6 +188,12 @@ class Connection(StreamSender):
     def shutdown(self, *, at_once: bool = False) -> None:
         """Start a graceful close: GOAWAY (two of them, RFC 9113 §6.8, unless
         ``at_once``), then finish the streams already accepted."""
+        if self._initial:
+            # Made during the shutdown, with bytes read already (the preface, and
+            # often the first requests): what they hold is on its way, and the
+            # shutdown starts once they are read.
+            self._shutdown_pending = at_once
+            return
         self._start_shutdown(notice=not at_once)
         self._flush()
         for stream in self._streams.values():
@@ -273,6 +281,9 @@ class Connection(StreamSender):
             if self._starting:
                 self._start_handlers()
             self._flush()
+            if self._shutdown_pending is not None:
+                at_once, self._shutdown_pending = self._shutdown_pending, None
+                self.shutdown(at_once=at_once)
             since = proto.header_block_since
             if since is not None and since + config.header_timeout < scope.deadline:
                 scope.deadline = since + config.header_timeout
