@@ -15,6 +15,7 @@ from hyperframe.frame import GoAwayFrame, PingFrame
 import trio_h2
 from tests.conformance.rawpeer import open_served_peer
 from tests.test_h1_server import Peer, connection
+from trio_h2._cli import parse_options
 from trio_h2.server.health import HealthCheck
 from trio_h2.testing import connect
 
@@ -83,7 +84,8 @@ async def test_http1_other_methods_get_405_with_allow() -> None:
     assert app.paths == []
 
 
-async def test_http2_get_head_and_405() -> None:
+async def test_http2_get_head_and_405(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="trio_h2.access")
     app = Recorder()
     async with connect(app, config=CONFIG) as client:
         ok = await client.get("/healthz?probe")
@@ -98,6 +100,12 @@ async def test_http2_get_head_and_405() -> None:
     assert (put.status, put.header("allow")) == (405, "GET, HEAD")
     assert other.body == b"app\n"
     assert app.paths == ["/healthz2"]
+    statuses = [
+        (r.target, r.status)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "trio_h2.access"
+    ]
+    assert statuses[:3] == [("/healthz?probe", "200"), ("/healthz", "200"), ("/healthz", "405")]
 
 
 async def test_without_the_option_the_path_is_the_application_s() -> None:
@@ -155,3 +163,13 @@ def test_config_health_path_is_checked() -> None:
     for bad in ("healthz", "", "/a b", "/h?x", "/h#x", "/é", 5):
         with pytest.raises(ValueError, match=r"Config\.health_path must be a path starting"):
             trio_h2.Config(health_path=bad)  # type: ignore[arg-type]
+
+
+def test_the_command_line_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    _, options, _ = parse_options(["--health-path", "/healthz"])
+    assert options.config().health_path == "/healthz"
+    assert parse_options([])[1].config().health_path is None
+    with pytest.raises(SystemExit) as exit_:
+        parse_options(["--health-path", "healthz"])
+    assert exit_.value.code == 2
+    assert "Config.health_path must be a path starting with '/'" in capsys.readouterr().err
