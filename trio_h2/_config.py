@@ -114,6 +114,11 @@ class Config:
     #: HAProxy's ``send-proxy``), read before TLS, which names the original client.
     #: Only peers in ``forwarded_allow_ips`` may connect; others are closed at once.
     proxy_protocol: bool = False
+    #: A path (``/healthz``) the server answers itself, for load balancers' health
+    #: checks: GET or HEAD gets 200 ``ok`` while serving and 503 once shutdown has
+    #: begun (draining), whatever the query string; other methods get 405.  The
+    #: handler never sees these requests.  None (the default): no such path.
+    health_path: str | None = None
 
     def __post_init__(self) -> None:
         def positive_int(name: str, low: int = 1, high: float = math.inf) -> None:
@@ -189,6 +194,19 @@ class Config:
         ):
             raise ValueError(
                 f"Config.server_header must be printable text, not {self.server_header!r}"
+            )
+
+        path = self.health_path
+        if path is not None and (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or not path.isascii()
+            or not path.isprintable()
+            or any(c in path for c in " ?#")
+        ):
+            raise ValueError(
+                "Config.health_path must be a path starting with '/' (no spaces, query"
+                f" or fragment), such as '/healthz', not {path!r}"
             )
 
     def replace(self, **changes: object) -> Config:

@@ -38,6 +38,7 @@ from ..proto.state import StreamState
 from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, response_headers, server_headers
 from .h2conn import H2cUpgrade
+from .health import HealthCheck
 from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
@@ -83,9 +84,12 @@ class H1Connection:
         scheme: bytes = b"http",
         started_at: float | None = None,
         proxied: Proxied | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         self._transport = transport
         self._handler = handler
+        # Config.health_path's answer, given the server's draining state (None: off).
+        self._health = health
         self._config = config
         self.client_address = client_address
         # What the streams may believe of their forwarded headers (see proxied.py).
@@ -95,6 +99,8 @@ class H1Connection:
         self._static_headers = server_headers(config)
         self._proto = H1Server(h1_limits(config), scheme=scheme)
         self._initial = initial_data
+        # shutdown() came before the initial data was read (see there).
+        self._shutdown_pending = False
         self._stream: Stream | None = None
         self._requests_seen = 0
         self._idle_since = started_at if started_at is not None else trio.current_time()
@@ -174,6 +180,11 @@ class H1Connection:
 
         (``at_once`` changes nothing here: HTTP/1.1 has no request in flight to wait for.)
         """
+        if self._initial:
+            # Made during the shutdown, its first bytes not yet read: the request
+            # they hold is on its way, and is answered (the last) before the close.
+            self._shutdown_pending = True
+            return
         stream = self._stream
         if stream is not None and stream.tunnel is not None:
             stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
@@ -213,6 +224,8 @@ class H1Connection:
             data, self._initial = bytes(self._initial), b""
             self._head_since = trio.current_time()
             self._dispatch(proto.receive_data(data))
+            if self._shutdown_pending:
+                self.shutdown()
         while not (proto.closed or proto.switched or self._broken):
             self._dispatch(proto.next_events())
             self._flush()
@@ -335,9 +348,11 @@ class H1Connection:
         if event.end_stream:
             state.end_request()
         self._stream = stream
-        handler = self._handler
+        handler: Handler = self._handler
         if event.too_large:
             handler = answer_431
+        elif self._health is not None and self._health.answers(pseudo.get(b":path")):
+            handler = self._health
         assert self._handlers is not None
         self._handlers.start_soon(self._run_stream, stream, handler)
 

@@ -52,6 +52,7 @@ from .access import log_exchange
 from .answers import PEER_FAULTS, answer_431, answer_error, server_headers
 from .flow import WindowWaiters
 from .h2send import StreamSender
+from .health import HealthCheck
 from .interrupt import call_handler, protected
 from .proxied import Proxied
 from .sockio import DirectSocket, socket_fd
@@ -95,13 +96,18 @@ class Connection(StreamSender):
         started_at: float | None = None,
         proxied: Proxied | None = None,
         upgrade: H2cUpgrade | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         self._transport = transport
+        # Config.health_path's answer, given the server's draining state (None: off).
+        self._health = health
         self._started_at = started_at
         # The HTTP/1.1 request that asked for h2c, answered on stream 1.
         self._upgrade = upgrade
         # Bytes read before the protocol was known (the start of the preface).
         self._initial = initial_data
+        # shutdown(at_once=...) came before those bytes were read (see there).
+        self._shutdown_pending: bool | None = None
         self._handler = handler
         self._config = config
         self.client_address = client_address
@@ -184,6 +190,12 @@ class Connection(StreamSender):
     def shutdown(self, *, at_once: bool = False) -> None:
         """Start a graceful close: GOAWAY (two of them, RFC 9113 §6.8, unless
         ``at_once``), then finish the streams already accepted."""
+        if self._initial:
+            # Made during the shutdown, with bytes read already (the preface, and
+            # often the first requests): what they hold is on its way, and the
+            # shutdown starts once they are read.
+            self._shutdown_pending = at_once
+            return
         self._start_shutdown(notice=not at_once)
         self._flush()
         for stream in self._streams.values():
@@ -271,6 +283,9 @@ class Connection(StreamSender):
             if self._starting:
                 self._start_handlers()
             self._flush()
+            if self._shutdown_pending is not None:
+                at_once, self._shutdown_pending = self._shutdown_pending, None
+                self.shutdown(at_once=at_once)
             since = proto.header_block_since
             if since is not None and since + config.header_timeout < scope.deadline:
                 scope.deadline = since + config.header_timeout
@@ -347,7 +362,12 @@ class Connection(StreamSender):
             config=self._config,
         )
         self._streams[event.stream_id] = stream
-        self._starting.append((stream, answer_431 if event.too_large else self._handler))
+        handler: Handler = self._handler
+        if event.too_large:
+            handler = answer_431
+        elif self._health is not None and self._health.answers(event.pseudo.get(b":path")):
+            handler = self._health
+        self._starting.append((stream, handler))
 
     def _start_handlers(self) -> None:
         starting, self._starting = self._starting, []

@@ -36,6 +36,7 @@ from ..proto.forwarded import TrustedProxies
 from ..proto.proxy import ProxyHeader
 from .h1conn import H1Connection
 from .h2conn import Connection, H2cUpgrade
+from .health import HealthCheck
 from .interrupt import protected
 from .proxied import (
     PrefixedStream,
@@ -64,6 +65,9 @@ ACCEPT_BACKOFF = 0.1
 ACCEPT_BACKOFF_MAX = 1.0
 #: At most one warning per this many seconds while accept() keeps failing.
 ACCEPT_LOG_INTERVAL = 10.0
+#: Seconds a connection accepted before the shutdown, and not yet started (TLS, the
+#: PROXY header, the first bytes), has to start once the shutdown has begun.
+FIRST_REQUEST_TIME = 1.0
 #: Seconds a reclaimed idle connection has to send its GOAWAY and close before it is
 #: closed by force (only a peer that does not read can make it take that long).
 RECLAIM_TIMEOUT = 1.0
@@ -139,6 +143,7 @@ class Server:
         self._slots: set[_Slot] = set()
         self.shutting_down = False
         self._trusted = TrustedProxies(config.forwarded_allow_ips)
+        self._health = HealthCheck(config.health_path) if config.health_path is not None else None
 
     @protected
     async def serve_listeners(
@@ -185,16 +190,38 @@ class Server:
                     await self.shutdown()
 
     async def shutdown(self) -> None:
-        """GOAWAY to every connection, a grace period, then cancel what is left."""
+        """Drain: every connection told to close, a grace period, then cancel what is left.
+
+        HTTP/2 connections get GOAWAY and finish their streams; HTTP/1.1 ones close
+        after the response in progress (``connection: close``), or at once when idle;
+        a connection that has not started yet (in its TLS handshake, its PROXY header
+        or its first bytes) has FIRST_REQUEST_TIME to start, and is then drained like
+        the others (its first request served, as one already on its way).  The health
+        path answers 503 from here on.
+        """
         self.shutting_down = True
+        if self._health is not None:
+            self._health.draining = True
+        first_request_by = trio.current_time() + min(
+            FIRST_REQUEST_TIME, self.config.graceful_shutdown_timeout
+        )
+        for slot in list(self._slots):
+            if slot.connection is None and slot.scope.deadline > first_request_by:
+                # Not yet a connection (TLS handshake, PROXY header, first bytes):
+                # it gets a moment to make its request, not its whole handshake
+                # timeout, so that a client that connected and said nothing (a
+                # browser's preconnect) cannot hold the shutdown for long.
+                slot.scope.deadline = first_request_by
         for connection in list(self.connections):
             connection.shutdown()
         with trio.move_on_after(self.config.graceful_shutdown_timeout):
-            while self.connections:
+            while self.connections or self._slots:
                 self._idle = trio.Event()
                 await self._idle.wait()
         for connection in list(self.connections):
             connection.abort()
+        for slot in list(self._slots):
+            slot.scope.cancel()
 
     @protected
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
@@ -337,6 +364,7 @@ class Server:
                 await trio.aclose_forcefully(stream)
             self._slots.discard(slot)
             slot.done.set()
+            self._wake_shutdown()
 
     async def _handshake(
         self, stream: trio.abc.Stream, peer: Any, scope: trio.CancelScope
@@ -424,9 +452,13 @@ class Server:
                 scheme=b"http" if _alpn is None else b"https",
                 started_at=started,
                 proxied=proxied,
+                health=self._health,
             )
         if _slot is not None:
             _slot.connection = connection
+            # From here the connection keeps its own time (a shutdown may have
+            # shortened the slot's deadline for the start).
+            _slot.scope.deadline = math.inf
         self.connections.add(connection)
         if self.shutting_down:
             connection.shutdown()
@@ -446,8 +478,12 @@ class Server:
                 await connection.run()
         finally:
             self.connections.discard(connection)
-            if self._idle is not None and not self.connections:
-                self._idle.set()
+            self._wake_shutdown()
+
+    def _wake_shutdown(self) -> None:
+        """Let a shutdown waiting for the last connection look again."""
+        if self._idle is not None and not self.connections and not self._slots:
+            self._idle.set()
 
     def _h2_connection(
         self,
@@ -468,6 +504,7 @@ class Server:
             started_at=started,
             upgrade=upgrade,
             proxied=proxied,
+            health=self._health,
         )
 
     async def _sniff(
