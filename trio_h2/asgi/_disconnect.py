@@ -20,8 +20,8 @@ goes on unwinding the connection's cancellation.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from types import TracebackType
 
 import trio
 
@@ -53,22 +53,50 @@ class Disconnect:
     async def wait(self) -> None:
         await self._event.wait()
 
-    @contextmanager
-    def interruptible(self) -> Iterator[trio.CancelScope]:
+    def interruptible(self) -> _Interruptible:
         """A scope cancelled when the client goes; check ``cancelled_caught`` after it.
 
         What is awaited inside must follow trio's rule (a cancelled call did
         nothing), so that an interrupted wait is as if it had never started.
         """
-        scope = trio.CancelScope()
-        if self._event.is_set():
+        return _Interruptible(self)
+
+
+class _Interruptible:
+    """What :meth:`Disconnect.interruptible` gives: a CancelScope the Disconnect cancels.
+
+    A class rather than a ``@contextmanager`` generator: every ``receive()`` and
+    ``send()`` enters one, and the generator's machinery cost three times as much.
+    """
+
+    __slots__ = ("_disconnect", "_scope")
+
+    def __init__(self, disconnect: Disconnect) -> None:
+        self._disconnect = disconnect
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> trio.CancelScope:
+        scope = self._scope
+        disconnect = self._disconnect
+        if disconnect.happened:
             scope.cancel()
-        self._waits.add(scope)
+        disconnect._waits.add(scope)
         try:
-            with scope:
-                yield scope
+            return scope.__enter__()
+        except BaseException:
+            disconnect._waits.discard(scope)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        try:
+            return self._scope.__exit__(exc_type, exc, traceback)
         finally:
-            self._waits.discard(scope)
+            self._disconnect._waits.discard(self._scope)
 
 
 @protected
