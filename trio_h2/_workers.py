@@ -23,7 +23,9 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import typing
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -102,9 +104,11 @@ async def open_reuse_port_listeners(
 # ----------------------------------------------------------------- in the worker
 
 
-def ignore_sigint() -> None:
-    """Leave Ctrl-C to the supervisor, which forwards it as SIGTERM."""
+def worker_signals() -> None:
+    """Leave Ctrl-C to the supervisor, which forwards it as SIGTERM; and SIGHUP too,
+    which the supervisor answers for all (a terminal's hangup reaches every process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 async def wait_for_supervisor_exit() -> None:
@@ -116,10 +120,38 @@ async def wait_for_supervisor_exit() -> None:
     await trio.lowlevel.wait_readable(parent.sentinel)
 
 
-def report_ready(ready: multiprocessing.connection.Connection, addresses: list[Address]) -> None:
-    """Tell the supervisor this worker is listening (and where)."""
-    ready.send(addresses)
+def report_ready(ready: multiprocessing.connection.Connection, info: object) -> None:
+    """Tell the supervisor this worker is listening (``info``: where, say)."""
+    ready.send(_Ready(info))
     ready.close()
+
+
+def report_failure(
+    ready: multiprocessing.connection.Connection, message: str, status: int
+) -> None:
+    """Tell the supervisor this worker cannot start, and why (before it exits)."""
+    ready.send(_Failed(message, status))
+    ready.close()
+
+
+@dataclass(frozen=True)
+class _Ready:
+    info: object
+
+
+@dataclass(frozen=True)
+class _Failed:
+    message: str
+    status: int
+
+
+class WorkerFailed(Exception):
+    """A worker could not start (the first time): its message and exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 # ----------------------------------------------------------- in the supervisor
@@ -131,14 +163,14 @@ class _Worker:
         self.ready = ready
         self.exited = trio.Event()
 
-    async def wait_ready(self) -> list[Address] | None:
-        """The worker's addresses once it listens; None if it died first."""
+    async def wait_ready(self) -> _Ready | _Failed | None:
+        """What the worker says once it listens or fails; None if it died first."""
         await trio.lowlevel.wait_readable(self.ready.fileno())
         try:
-            addresses: list[Address] = self.ready.recv()
+            said: _Ready | _Failed = self.ready.recv()
         except EOFError:
             return None
-        return addresses
+        return said
 
     async def wait_exit(self) -> None:
         await trio.lowlevel.wait_readable(self.process.sentinel)
@@ -155,7 +187,7 @@ async def supervise(
     count: int,
     target: Callable[..., object],
     args: tuple[object, ...],
-    on_ready: Callable[[list[Address]], None],
+    on_ready: Callable[[object], None],
     on_stop: Callable[[int], None],
 ) -> int:
     """Run ``count`` processes of ``target(*args, ready)`` until a signal stops them.
@@ -214,13 +246,23 @@ async def supervise(
             nursery.start_soon(handle_signals)
             for worker in workers:
                 nursery.start_soon(watch, worker)
+            failed: _Failed | None = None
             with startup:
-                found = [await worker.wait_ready() for worker in workers]
-                if all(found):
-                    on_ready(found[0] or [])
+                found = []
+                for worker in workers:
+                    said = await worker.wait_ready()
+                    if isinstance(said, _Failed):
+                        failed = said
+                        stop(signal.SIGTERM)
+                        break
+                    found.append(said)
+                if failed is None and all(isinstance(said, _Ready) for said in found):
+                    on_ready(typing.cast(_Ready, found[0]).info)
             for worker in workers:
                 await worker.exited.wait()
             nursery.cancel_scope.cancel()
     for worker in workers:
         worker.ready.close()
+    if failed is not None:
+        raise WorkerFailed(failed.message, failed.status)
     return 0 if all(worker.process.exitcode == 0 for worker in workers) else 1

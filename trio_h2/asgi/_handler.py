@@ -12,7 +12,7 @@ from ._disconnect import DEFAULT_GRACE, Disconnect, run_app
 from ._errors import ClientDisconnected
 from ._http import HTTPExchange
 from ._response import Phase, Response
-from ._scope import Address, http_scope, websocket_scope
+from ._scope import ServerAddress as ScopeServer, http_scope, websocket_scope
 from ._types import ASGIApp
 from ._websocket import WebSocketExchange, WSState
 
@@ -45,7 +45,7 @@ class ASGIHandler:
         *,
         root_path: str = "",
         state: dict[str, Any] | None = None,
-        server: Address | None = None,
+        server: ScopeServer | None = None,
         disconnect_grace: float = DEFAULT_GRACE,
     ) -> None:
         if root_path and not root_path.startswith("/"):
