@@ -378,3 +378,52 @@ async def test_head_of_a_streamed_response_states_no_length() -> None:
     # What a GET gets is chunked, of a length not known in advance: no length is said.
     assert b"content-length" not in head.lower()
     assert body == b""
+
+
+@asynccontextmanager
+async def shut_down_server(config: trio_h2.Config) -> AsyncIterator[tuple[Server, Peer]]:
+    """A connection to a server, whose shutdown the test starts (``server.shutdown()``)."""
+    client, server_side = trio.testing.memory_stream_pair()
+    server = Server(app, config, None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_transport, server_side, ("127.0.0.1", 1234))
+        peer = Peer(client)
+        nursery.start_soon(peer._read)
+        await trio.testing.wait_all_tasks_blocked()
+        yield server, peer
+        await client.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_shutdown_answers_the_first_request_of_a_fresh_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    config = trio_h2.Config(date_header=False)
+    # Its client cannot know the server is going: its request may be on the wire.
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(0.5)
+        await client.send_all(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = await client.until_closed()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"connection: close\r\n" in data.lower()
+    # The same for a head partly read when the shutdown comes.
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        await client.send_all(b"GET /info HTTP/1.1\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.send_all(b"Host: x\r\n\r\n")
+        data = await client.until_closed()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_shutdown_closes_a_keep_alive_connection_between_requests() -> None:
+    config = trio_h2.Config(date_header=False)
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        await client.send_all(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await client.take()).startswith(b"HTTP/1.1 200 OK\r\n")
+        # Idle between requests: a client may retry on another (RFC 9112 §9.3.1).
+        nursery.start_soon(server.shutdown)
+        assert await client.until_closed() == b""

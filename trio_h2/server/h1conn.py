@@ -23,6 +23,7 @@ lingering read, so that the client sees the answer rather than a reset.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import trio
@@ -53,6 +54,9 @@ SEND_CHUNK = 65_536
 #: read and dropped before closing, so that the client reads the answer.
 LINGER_TIME = 1.0
 LINGER_BYTES = 1_048_576
+#: Seconds a connection shut down before its first request (or with the head of its
+#: next one partly read) has for that request to arrive; it is then answered.
+SHUTDOWN_NEXT_REQUEST = 1.0
 
 
 def h1_limits(config: Config) -> H1Limits:
@@ -124,6 +128,8 @@ class H1Connection:
         # The read in progress, cut short once the connection is done.
         self._read_scope: trio.CancelScope | None = None
         self._reader_stopped = trio.Event()
+        #: Once shut down, how long a request on its way may take to arrive.
+        self._shutdown_deadline = math.inf
         #: Set when the client upgraded to HTTP/2: the request, and the bytes read after
         #: it.  The transport is then left open for the HTTP/2 connection.
         self.h2c_upgrade: tuple[H2cUpgrade, bytes] | None = None
@@ -177,10 +183,19 @@ class H1Connection:
             stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
         if self._proto.switched:
             return
-        self._proto.close_after_response()
+        self._proto.close_after_response(answer_next=True)
         self._flush()
         if self._stream is None:
-            self._reader_scope.cancel()
+            if self._proto.closed:
+                self._reader_scope.cancel()
+            else:
+                # A request may be on its way (see close_after_response): it has a
+                # moment to arrive, as an HTTP/2 client has the PING's round trip.
+                self._shutdown_deadline = trio.current_time() + SHUTDOWN_NEXT_REQUEST
+                if self._read_scope is not None:
+                    self._read_scope.deadline = min(
+                        self._read_scope.deadline, self._shutdown_deadline
+                    )
         self._wake_reader()
 
     def abort(self) -> None:
@@ -253,10 +268,12 @@ class H1Connection:
         if self._stream is not None:
             return float("inf")  # the handler decides how long a request may take
         if self._head_since is not None:
-            return self._head_since + config.header_timeout
-        if not self._requests_seen:
-            return self._idle_since + config.handshake_timeout
-        return self._idle_since + config.keep_alive_timeout
+            deadline = self._head_since + config.header_timeout
+        elif not self._requests_seen:
+            deadline = self._idle_since + config.handshake_timeout
+        else:
+            deadline = self._idle_since + config.keep_alive_timeout
+        return min(deadline, self._shutdown_deadline)
 
     def _timed_out(self) -> None:
         if self._head_since is not None:
