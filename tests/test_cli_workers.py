@@ -169,12 +169,20 @@ async def load(url: str, curl: str, *, http2: bool, until: trio.Event) -> list[s
             return results
 
 
-@pytest.mark.parametrize("share", [False, True], ids=["reuse-port", "no-reuse-port"])
+@pytest.mark.parametrize(
+    "share",
+    [
+        pytest.param(
+            False,
+            id="reuse-port",
+            marks=pytest.mark.skipif(not _workers.HAVE_REUSE_PORT, reason="needs SO_REUSEPORT"),
+        ),
+        pytest.param(True, id="no-reuse-port"),
+    ],
+)
 async def test_sighup_replaces_every_worker_and_loses_no_request(
     app: Path, curl: str, share: bool
 ) -> None:
-    if not share and not _workers.HAVE_REUSE_PORT:
-        pytest.skip("needs SO_REUSEPORT")
     args = ["app:handler", "--port", "0", "-w", "2", "--no-access-log"]
     if share:
         args.append("--no-reuse-port")

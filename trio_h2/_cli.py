@@ -51,8 +51,6 @@ class StartupError(Exception):
 class Options:
     """What to serve and how: the parsed command line (picklable, for workers)."""
 
-    host: str | None
-    port: int
     directory: str
     dotfiles: bool
     handler: str | None
@@ -392,8 +390,6 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
     except (_cli_config.ConfigFileError, ValueError) as exc:
         parser.error(str(exc))
     options = Options(
-        host=args.host or None if args.host is not None else "127.0.0.1",
-        port=args.port if args.port is not None else DEFAULT_PORT,
         directory=os.path.abspath(args.directory or os.curdir),
         dotfiles=args.dotfiles,
         handler=args.handler,

@@ -31,7 +31,6 @@ none is ever left behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -49,8 +48,6 @@ log = logging.getLogger("trio_h2.workers")
 
 #: Whether this platform can share a port between processes.
 HAVE_REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
-
-Address = tuple[str, int]
 
 
 def _addresses(host: str | None, port: int) -> list[Any]:
@@ -82,37 +79,6 @@ def reserve_port(host: str | None, port: int) -> Iterator[int]:
     with sock:
         sock.bind(address)
         yield int(sock.getsockname()[1])
-
-
-async def open_reuse_port_listeners(
-    host: str | None, port: int, backlog: int = 4096
-) -> list[trio.SocketListener]:
-    """Like ``trio.open_tcp_listeners``, with ``SO_REUSEPORT`` on every socket."""
-    listeners: list[trio.SocketListener] = []
-    try:
-        for family, kind, proto, _, address in await trio.to_thread.run_sync(
-            _addresses, host, port
-        ):
-            try:
-                sock = _reuse_port_socket(family, kind, proto)
-            except OSError as exc:
-                if exc.errno == errno.EAFNOSUPPORT:
-                    continue
-                raise
-            try:
-                sock.bind(address)
-                sock.listen(backlog)
-            except BaseException:
-                sock.close()
-                raise
-            listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
-    except BaseException:
-        for listener in listeners:
-            listener.socket.close()
-        raise
-    if not listeners:
-        raise OSError(errno.EAFNOSUPPORT, f"no usable address for {host!r}")
-    return listeners
 
 
 # ----------------------------------------------------------------- in the worker

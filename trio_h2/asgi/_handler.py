@@ -31,7 +31,8 @@ class ASGIHandler:
     front of ``scope["path"]``).  ``state`` is the lifespan's namespace (see
     :func:`trio_h2.asgi.lifespan`): each request gets a shallow copy as
     ``scope["state"]``; with None the scope has no ``state``.  ``server`` is the
-    ``(host, port)`` reported as ``scope["server"]`` (:func:`trio_h2.asgi.serve`
+    ``(host, port)`` (``(path, None)`` for a Unix socket) reported as
+    ``scope["server"]`` (:func:`trio_h2.asgi.serve`
     sets the address it listens on).  When the client goes (a reset stream, a lost
     connection, a shutdown past its grace period) the application is told
     (``http.disconnect``, ``websocket.disconnect``, :class:`ClientDisconnected`
