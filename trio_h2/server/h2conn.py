@@ -115,6 +115,8 @@ class Connection(StreamSender):
         self._starting: list[tuple[Stream, Handler]] = []
         self._idle_since = 0.0
         self._handshake_deadline = math.inf
+        # Shut down before the preface came: the graceful close starts once it has.
+        self._after_preface = False
         # When the second GOAWAY of a graceful close goes, unless the PING comes back.
         self._notice_deadline = math.inf
         self._windows = WindowWaiters()
@@ -181,7 +183,20 @@ class Connection(StreamSender):
 
     def shutdown(self, *, at_once: bool = False) -> None:
         """Start a graceful close: GOAWAY (two of them, RFC 9113 §6.8, unless
-        ``at_once``), then finish the streams already accepted."""
+        ``at_once``), then finish the streams already accepted.
+
+        Before the client's preface has come (the connection is new, or it has just
+        upgraded from HTTP/1.1), the requests right behind it cannot have seen any
+        GOAWAY: the graceful close waits for it, SHUTDOWN_NOTICE_TIME at most, so that
+        they are served rather than refused.
+        """
+        if not at_once and self._proto.state is ConnectionState.HANDSHAKE:
+            if not self._after_preface:
+                self._after_preface = True
+                deadline = trio.current_time() + SHUTDOWN_NOTICE_TIME
+                self._handshake_deadline = min(self._handshake_deadline, deadline)
+                self._reader_scope.deadline = min(self._reader_scope.deadline, deadline)
+            return
         self._start_shutdown(notice=not at_once)
         self._flush()
         for stream in self._streams.values():
@@ -228,7 +243,9 @@ class Connection(StreamSender):
         # ever allowed to fire early, never late: when it fires, the loop works out
         # whether anything has really expired and, if not, reads on under a new one.
         started = self._started_at if self._started_at is not None else trio.current_time()
-        self._handshake_deadline = started + self._config.handshake_timeout
+        self._handshake_deadline = min(
+            self._handshake_deadline, started + self._config.handshake_timeout
+        )
         proto = self._proto
         while proto.state < _CLOSING:
             deadline = self._next_deadline()
@@ -266,6 +283,8 @@ class Connection(StreamSender):
                 dispatch[type(event)](event)
             if handshake and proto.state is not ConnectionState.HANDSHAKE:
                 self._went_idle()
+                if self._after_preface:
+                    self._start_shutdown()  # the requests in this batch are in
             if self._starting:
                 self._start_handlers()
             self._flush()
