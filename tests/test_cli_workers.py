@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 import trio
 
 from tests.test_cli import Running, _pidfd, _wait_gone, assert_usage_error, fetch, run_cli
-from tests.test_cli_listen import addresses, server
+from tests.test_cli_listen import ACTIVATE, addresses, server
 from trio_h2 import _workers
 
 pytestmark = pytest.mark.interop
@@ -73,7 +75,7 @@ async def raw_get(connect: object, count: int) -> Counter[int]:
     return answered
 
 
-def tcp(port: int) -> object:
+def tcp_connect(port: int) -> object:
     return lambda: trio.open_tcp_stream("127.0.0.1", port)
 
 
@@ -109,7 +111,7 @@ async def test_a_worker_that_dies_is_replaced(app: Path) -> None:
         seen: Counter[int] = Counter()
         with trio.fail_after(60):
             while not seen[replacement]:
-                seen += await raw_get(tcp(running.port), 20)
+                seen += await raw_get(tcp_connect(running.port), 20)
         assert set(seen) <= {second, replacement}
         assert first not in seen
         assert await running.stop() == 0
@@ -234,7 +236,7 @@ async def test_no_reuse_port_workers_share_one_socket(app: Path) -> None:
         seen: Counter[int] = Counter()
         with trio.fail_after(60):
             while len(seen) < 2:
-                seen += await raw_get(tcp(running.port), 20)
+                seen += await raw_get(tcp_connect(running.port), 20)
         assert set(seen) == workers
         assert await running.stop() == 0
 
@@ -273,3 +275,30 @@ async def test_sighup_without_workers_is_ignored(app: Path, curl: str) -> None:
         body, status = await fetch(curl, running.url + "/")
         assert (body, status) == (str(running.process.pid), "200 1.1")
         assert await running.stop() == 0
+
+
+async def test_workers_on_systemd_sockets(app: Path) -> None:
+    with socket.socket() as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        port = tcp.getsockname()[1]
+        fds = [tcp.fileno()]
+        prefix = [sys.executable, "-c", ACTIVATE, str(tcp.fileno())]
+        args = ("app:handler", "-w", "2")
+        async with server(*args, cwd=app, pass_fds=fds, prefix=prefix) as running:
+            assert await addresses(running) == [f"http://127.0.0.1:{port}"]
+            await running.stderr.wait_for(SERVING, count=2)
+            workers = set(serving(running))
+            seen: Counter[int] = Counter()
+            with trio.fail_after(60):
+                while len(seen) < 2:
+                    seen += await raw_get(tcp_connect(port), 20)
+            assert set(seen) == workers
+            running.process.send_signal(signal.SIGHUP)
+            await running.stderr.wait_for(r"rolling restart done")
+            after = set(serving(running)[2:])
+            assert len(after) == 2
+            assert after.isdisjoint(workers)
+            answered = await raw_get(tcp_connect(port), 20)
+            assert set(answered) <= after
+            assert await running.stop() == 0
