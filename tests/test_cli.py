@@ -493,6 +493,10 @@ async def test_help_documents_every_option(site: Path) -> None:
         "--certfile",
         "--keyfile",
         "--workers",
+        "--bind",
+        "--fd",
+        "--no-reuse-port",
+        "--unix-socket-mode",
         "--grace",
         "--log-level",
         "--access-log",
@@ -623,24 +627,6 @@ async def test_workers_do_not_outlive_their_supervisor(site: Path) -> None:
         finally:
             for fd in pidfds:
                 os.close(fd)
-
-
-async def test_a_worker_that_dies_stops_the_others(site: Path) -> None:
-    async with cli("--workers", "2", cwd=site) as server:
-        await server.wait_serving()
-        await server.stderr.wait_for(r"worker \d+ serving", count=2)
-        first, second = (int(m) for m in re.findall(r"worker (\d+) serving", server.stderr.text))
-        pidfd = _pidfd(second)
-        try:
-            os.kill(first, signal.SIGKILL)
-            with trio.fail_after(60):
-                assert await server.process.wait() == 1
-            if pidfd is not None:
-                await _wait_gone(pidfd)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-        await server.stderr.wait_for(rf"worker {first} exited with code -9; stopping the others")
 
 
 async def test_access_line_even_when_the_client_hangs_up_first(

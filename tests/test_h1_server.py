@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import h2.config
 import h2.connection
 import h2.events
+import hyperframe.frame
 import pytest
 import trio
 import trio.testing
@@ -378,3 +379,124 @@ async def test_head_of_a_streamed_response_states_no_length() -> None:
     # What a GET gets is chunked, of a length not known in advance: no length is said.
     assert b"content-length" not in head.lower()
     assert body == b""
+
+
+@asynccontextmanager
+async def shut_down_server(config: trio_h2.Config) -> AsyncIterator[tuple[Server, Peer]]:
+    """A connection to a server, whose shutdown the test starts (``server.shutdown()``)."""
+    client, server_side = trio.testing.memory_stream_pair()
+    server = Server(app, config, None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_transport, server_side, ("127.0.0.1", 1234))
+        peer = Peer(client)
+        nursery.start_soon(peer._read)
+        await trio.testing.wait_all_tasks_blocked()
+        yield server, peer
+        await client.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_shutdown_answers_the_first_request_of_a_fresh_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    config = trio_h2.Config(date_header=False)
+    # Its client cannot know the server is going: its request may be on the wire.
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(0.5)
+        await client.send_all(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = await client.until_closed()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"connection: close\r\n" in data.lower()
+    # The same for a head partly read when the shutdown comes.
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        await client.send_all(b"GET /info HTTP/1.1\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.send_all(b"Host: x\r\n\r\n")
+        data = await client.until_closed()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_shutdown_closes_a_keep_alive_connection_between_requests() -> None:
+    config = trio_h2.Config(date_header=False)
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        await client.send_all(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await client.take()).startswith(b"HTTP/1.1 200 OK\r\n")
+        # Idle between requests: a client may retry on another (RFC 9112 §9.3.1).
+        nursery.start_soon(server.shutdown)
+        assert await client.until_closed() == b""
+
+
+async def test_shutdown_during_an_h2c_upgrade_still_answers_stream_1(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h2_client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    settings = h2_client.initiate_upgrade_connection()
+    config = trio_h2.Config(date_header=False)
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        # The server is going away when the upgrade comes: the HTTP/2 connection
+        # starts shut down, before the client's preface.
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.send_all(
+            b"GET /info HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+        )
+        data = await client.take()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        await client.send_all(h2_client.data_to_send())  # the preface, after the 101
+        events = h2_client.receive_data(rest + await client.until_closed())
+        responses = [e for e in events if isinstance(e, h2.events.ResponseReceived)]
+        assert [(e.stream_id, dict(e.headers)[b":status"]) for e in responses] == [(1, b"200")]
+        body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+        assert body == b"2 GET example.test http"
+        goaways = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+        assert goaways
+        assert goaways[-1].error_code == 0
+
+
+async def test_shutdown_before_the_preface_serves_the_request_behind_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h2_client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    h2_client.initiate_connection()
+    h2_client.send_headers(
+        1,
+        [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/info")],
+        end_stream=True,
+    )
+    config = trio_h2.Config(date_header=False)
+    async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
+        preface = h2_client.data_to_send()
+        await client.send_all(preface[:3])  # the protocol is told, the preface not all in
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(server.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.send_all(preface[3:])
+        frames = parse_frames(await client.until_closed())
+        # h2's client state machine takes nothing but GOAWAY after one, so the frames
+        # are read as they are: GOAWAY(2^31-1) with a PING, then stream 1's response,
+        # then the GOAWAY that names it.
+        kinds = [(type(frame).__name__, frame.stream_id) for frame in frames]
+        assert ("HeadersFrame", 1) in kinds
+        goaways = [frame for frame in frames if isinstance(frame, hyperframe.frame.GoAwayFrame)]
+        assert goaways[-1].last_stream_id == 1
+        assert goaways[-1].error_code == 0
+
+
+def parse_frames(data: bytes) -> list[hyperframe.frame.Frame]:
+    frames = []
+    while data:
+        frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9 : 9 + length]))
+        frames.append(frame)
+        data = data[9 + length :]
+    return frames

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import trio
 
 import trio_h2
-from trio_h2 import _workers
+from trio_h2 import _listeners, _workers
 from trio_h2.testing import open_client
 
 pytestmark = pytest.mark.skipif(not _workers.HAVE_REUSE_PORT, reason="needs SO_REUSEPORT")
@@ -20,10 +22,19 @@ def answer(name: bytes) -> trio_h2.server.h2conn.Handler:
 
 
 async def test_servers_share_a_reserved_port() -> None:
-    with _workers.reserve_port("127.0.0.1", 0) as port:
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(_workers.reserve_port("127.0.0.1", 0))
         assert port > 0
-        first = await _workers.open_reuse_port_listeners("127.0.0.1", port)
-        second = await _workers.open_reuse_port_listeners("127.0.0.1", port)
+        bind = [_listeners.Bind("127.0.0.1", port)]
+        first, second = (
+            [
+                trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+                for sock in stack.enter_context(
+                    _listeners.open_sockets(bind, reuse_port=True)
+                ).sockets
+            ]
+            for _ in range(2)
+        )
         async with trio.open_nursery() as nursery:
             for listeners, name in ((first, b"first"), (second, b"second")):
                 address = await nursery.start(trio_h2.serve_listeners, answer(name), listeners)

@@ -32,5 +32,6 @@ from .server.listen import (
 from .server.response import ResponseBody as ResponseBody
 from .server.stream import Handler as Handler, Stream as Stream
 from .server.tls import TLSSession as TLSSession
+from .server.unix import open_unix_listener as open_unix_listener
 
 __version__ = "0.1.0"

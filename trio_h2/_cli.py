@@ -18,16 +18,18 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import sys
 import tempfile
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
 import trio
 
-from . import _cli_config, _logging, _reload, _workers
+from . import _cli_config, _listeners, _logging, _reload, _workers
 from ._config import Config
 from ._errors import single_exception
 from ._files import serve_directory
@@ -45,21 +47,10 @@ class StartupError(Exception):
     """The server could not start (the address is taken, say); the message says why."""
 
 
-@contextlib.contextmanager
-def _listening_on(host: str | None, port: int) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        where = f"{_url_host(host or '0.0.0.0')}:{port}"
-        raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
-
-
 @dataclass(frozen=True)
 class Options:
     """What to serve and how: the parsed command line (picklable, for workers)."""
 
-    host: str | None
-    port: int
     directory: str
     dotfiles: bool
     handler: str | None
@@ -87,6 +78,14 @@ class Options:
     factory: bool = False
     #: An ASGI application's mount point (scope["root_path"]).
     root_path: str = ""
+    #: Where to listen: --bind, or --host and --port (empty when only fds are served).
+    binds: tuple[_listeners.Bind, ...] = ()
+    #: Listening sockets inherited: --fd, and systemd's (LISTEN_FDS).
+    fds: tuple[int, ...] = ()
+    #: Workers open SO_REUSEPORT sockets of their own (else they share the supervisor's).
+    reuse_port: bool = True
+    #: The mode of the Unix socket files created for --bind unix:PATH.
+    unix_mode: int = 0o666
 
     def config(self) -> Config:
         """The server's Config for these options."""
@@ -128,17 +127,46 @@ def build_parser() -> argparse.ArgumentParser:
             "imported from MODULE (the current directory is on the path)"
         ),
     )
-    parser.add_argument(
+    listen = parser.add_argument_group(
+        "where to listen (--host/--port unless --bind, --fd or systemd sockets say)"
+    )
+    listen.add_argument(
         "--host",
-        default="127.0.0.1",
+        default=None,
         help='address to listen on (default: 127.0.0.1; "" or 0.0.0.0 for every interface)',
     )
-    parser.add_argument(
+    listen.add_argument(
         "--port",
         "-p",
         type=int,
-        default=DEFAULT_PORT,
+        default=None,
         help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    listen.add_argument(
+        "--bind",
+        "-b",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help=(
+            "listen on HOST:PORT, [IPv6]:PORT, :PORT (every interface) or unix:PATH "
+            "(a Unix socket); may be given more than once"
+        ),
+    )
+    listen.add_argument(
+        "--fd",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        help="serve on the listening socket inherited as file descriptor N (repeatable)",
+    )
+    listen.add_argument(
+        "--unix-socket-mode",
+        type=_octal,
+        default=0o666,
+        metavar="MODE",
+        help="file mode of the Unix sockets --bind creates (default: 666)",
     )
     parser.add_argument(
         "--directory",
@@ -189,13 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tls.add_argument("--certfile", help="PEM certificate chain (serves TLS)")
     tls.add_argument("--keyfile", help="PEM private key, if not in --certfile")
-    parser.add_argument(
+    workers = parser.add_argument_group("processes")
+    workers.add_argument(
         "--workers",
         "-w",
-        type=int,
+        type=_worker_count,
         default=1,
         metavar="N",
-        help="run N server processes sharing the port with SO_REUSEPORT (default: 1)",
+        help=(
+            "run N server processes under a supervisor that restarts them (SIGHUP: one "
+            "at a time); 'auto' for one per core (default: 1)"
+        ),
+    )
+    workers.add_argument(
+        "--no-reuse-port",
+        dest="reuse_port",
+        action="store_false",
+        help=(
+            "workers share the supervisor's listening sockets instead of opening "
+            "SO_REUSEPORT ones each (always so for unix: binds, --fd and systemd sockets)"
+        ),
     )
     parser.add_argument(
         "--grace",
@@ -264,6 +305,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _octal(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an octal mode such as 660, not {text!r}"
+        ) from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"expected a mode between 000 and 777, not {text!r}")
+    return mode
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (what ``--workers auto`` starts)."""
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    return max(1, count or 1)
+
+
+def _worker_count(text: str) -> int:
+    if text == "auto":
+        return cpu_count()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', not {text!r}") from None
+
+
 def _version() -> str:
     from . import __version__
 
@@ -292,18 +360,22 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         parser.error("--tls makes a development certificate; drop it to use --certfile")
     if args.keyfile and not args.certfile:
         parser.error("--keyfile needs --certfile")
-    if not 0 <= args.port <= 65535:
+    if args.port is not None and not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, not {args.port}")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
-    if args.workers > 1 and not _workers.HAVE_REUSE_PORT:
-        parser.error("--workers needs SO_REUSEPORT, which this platform lacks")
+    binds, fds = _listen_options(parser, args)
     if args.grace is not None and not args.grace > 0:
         parser.error(f"--grace must be > 0, not {args.grace}")
     if args.reload_dir and not args.reload:
         parser.error("--reload-dir needs --reload")
     if args.reload and args.workers > 1:
         parser.error("--reload serves from one process: drop --workers")
+    if args.reload and fds:
+        parser.error(
+            "--reload starts a new server at each change: "
+            "it cannot take over --fd or systemd sockets"
+        )
     for directory in args.reload_dir:
         if not os.path.isdir(directory):
             parser.error(f"--reload-dir {directory!r} is not a directory")
@@ -318,8 +390,6 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
     except (_cli_config.ConfigFileError, ValueError) as exc:
         parser.error(str(exc))
     options = Options(
-        host=args.host or None,
-        port=args.port,
         directory=os.path.abspath(args.directory or os.curdir),
         dotfiles=args.dotfiles,
         handler=args.handler,
@@ -338,8 +408,57 @@ def parse_options(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, 
         asgi=args.asgi,
         factory=args.factory,
         root_path=args.root_path,
+        binds=binds,
+        fds=fds,
+        reuse_port=args.reuse_port and _workers.HAVE_REUSE_PORT,
+        unix_mode=args.unix_socket_mode,
     )
     return parser, options, args.tls
+
+
+def _listen_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[tuple[_listeners.Bind, ...], tuple[int, ...]]:
+    """Where to listen (see _listeners.py), and the command line's mistakes about it."""
+    binds: list[_listeners.Bind] = []
+    for text in args.bind:
+        try:
+            binds.append(_listeners.parse_bind(text))
+        except ValueError as exc:
+            parser.error(str(exc))
+    try:
+        for fd in args.fd:
+            _listeners.check_fd(fd, f"--fd {fd}")
+        activated = _listeners.activated_fds()
+        for fd in activated:
+            _listeners.check_fd(fd, f"file descriptor {fd} (LISTEN_FDS)")
+    except _listeners.ListenError as exc:
+        parser.error(str(exc))
+    fds = (*args.fd, *activated)
+    if len(set(fds)) < len(fds):
+        parser.error(
+            "each file descriptor may be served once (--fd given twice, or with LISTEN_FDS)"
+        )
+    if binds or fds:
+        given = [
+            flag
+            for flag, value in (("--host", args.host), ("--port", args.port))
+            if value is not None
+        ]
+        if given:
+            others = "--bind" if binds else "--fd" if args.fd else "systemd's sockets (LISTEN_FDS)"
+            parser.error(
+                f"{' and '.join(given)} cannot be combined with {others}: "
+                "give every TCP address as --bind HOST:PORT"
+            )
+    else:
+        host = args.host if args.host is not None else "127.0.0.1"
+        binds.append(
+            _listeners.Bind(
+                host=host or None, port=args.port if args.port is not None else DEFAULT_PORT
+            )
+        )
+    return tuple(binds), fds
 
 
 def _address_hint(spec: str) -> str | None:
@@ -549,8 +668,10 @@ def development_certificate(options: Options) -> Iterator[Options]:
     except ImportError:
         raise UsageError("--tls needs trustme: pip install 'trio_h2[tls]'") from None
     names = ["localhost", "127.0.0.1", "::1"]
-    if options.host and options.host not in names and options.host not in ("0.0.0.0", "::"):
-        names.append(options.host)
+    for bind in options.binds:
+        host = bind.host
+        if host and host not in names and host not in ("0.0.0.0", "::"):
+            names.append(host)
     authority = trustme.CA(organization_name="trio_h2 development CA")
     leaf = authority.issue_cert(*names)
     with tempfile.TemporaryDirectory(prefix="trio_h2-tls-") as directory:
@@ -592,26 +713,33 @@ def _reachable(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
-def announce(options: Options, addresses: list[_workers.Address]) -> None:
+def announce(options: Options, addresses: list[_listeners.Where], asgi: bool = False) -> None:
     """Print where the server listens, with a curl command that reaches it."""
     scheme = "http" if options.certfile is None else "https"
-    urls = [f"{scheme}://{_url_host(host)}:{port}" for host, port in addresses]
-    host, port = addresses[0]
-    url = f"{scheme}://{_url_host(_reachable(host))}:{port}/"
+    urls = [
+        f"unix:{host}" if port is None else f"{scheme}://{_url_host(host)}:{port}"
+        for host, port in addresses
+    ]
+    tcp = [(host, port) for host, port in addresses if port is not None]
+    if tcp:
+        host, port = tcp[0]
+        target = f"{scheme}://{_url_host(_reachable(host))}:{port}/"
+    else:
+        target = f"--unix-socket {addresses[0][0]} {scheme}://localhost/"
     what = options.handler or options.directory
-    if options.handler is not None and options.asgi:
+    if options.handler is not None and (options.asgi or asgi):
         what += " (ASGI)"
     protocols = {"auto": "HTTP/1.1 and HTTP/2", "1.1": "HTTP/1.1", "2": "HTTP/2"}[options.http]
     if options.certfile is None:
         curl = "curl --http2-prior-knowledge" if options.http == "2" else "curl"
-        hint = f"{protocols}; try: {curl} {url}"
+        hint = f"{protocols}; try: {curl} {target}"
     elif options.ca_path is not None:
         hint = (
             f"{protocols} over TLS, development certificate; "
-            f"try: curl --cacert {options.ca_path} {url}"
+            f"try: curl --cacert {options.ca_path} {target}"
         )
     else:
-        hint = f"{protocols} over TLS; try: curl {url}"
+        hint = f"{protocols} over TLS; try: curl {target}"
     workers = f" with {options.workers} workers" if options.workers > 1 else ""
     print(f"Serving {what} on {', '.join(urls)}{workers} ({hint})", flush=True)
 
@@ -630,26 +758,32 @@ async def serve_until_signalled(
     options: Options,
     handler: Handler,
     ssl_context: ssl.SSLContext | None,
+    sockets: list[socket.socket],
     *,
-    on_ready: Callable[[list[_workers.Address]], None],
+    on_ready: Callable[[list[_listeners.Where]], None],
     on_stop: Callable[[int], None] | None,
     on_force: Callable[[], None] | None = None,
-    reuse_port: bool = False,
+    supervised: bool = False,
     signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
 ) -> None:
-    """Serve until the first of ``signals`` (graceful) or the second (at once)."""
-    with _listening_on(options.host, options.port):
-        if reuse_port:
-            listeners = await _workers.open_reuse_port_listeners(options.host, options.port)
-        else:
-            listeners = await trio.open_tcp_listeners(options.port, host=options.host)
+    """Serve on ``sockets`` until the first of ``signals`` (graceful) or the second (at once).
+
+    Without a supervisor, SIGHUP is also received, and only logged: there is no
+    worker to replace.
+    """
+    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock)) for sock in sockets]
     config = options.config()
     server_scope = trio.CancelScope()
+    received = signals if supervised else (*signals, signal.SIGHUP)
 
     async def stop_on_signals(receiver: AsyncIterator[int]) -> None:
         first = True
         async for signum in receiver:
-            if first:
+            if signum == signal.SIGHUP and signum not in signals:
+                logging.getLogger("trio_h2").warning(
+                    "SIGHUP: ignored; a rolling restart needs --workers"
+                )
+            elif first:
                 first = False
                 if on_stop is not None:
                     on_stop(signum)
@@ -667,10 +801,10 @@ async def serve_until_signalled(
         await _workers.wait_for_supervisor_exit()
         server_scope.cancel()
 
-    with trio.open_signal_receiver(*signals) as receiver, _single_exceptions():
+    with trio.open_signal_receiver(*received) as receiver, _single_exceptions():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_on_signals, receiver)
-            if reuse_port:
+            if supervised:
                 nursery.start_soon(stop_with_supervisor)
             with server_scope:
                 async with (
@@ -686,7 +820,7 @@ async def serve_until_signalled(
                             config=config,
                         )
                     )
-                    on_ready([_address(listener) for listener in listeners])
+                    on_ready([_listeners.where(sock) for sock in sockets])
             nursery.cancel_scope.cancel()
 
 
@@ -739,75 +873,127 @@ def _single_exceptions() -> Iterator[None]:
         raise single from single.__cause__
 
 
-def _address(listener: trio.SocketListener) -> _workers.Address:
-    host, port = listener.socket.getsockname()[:2]
-    return str(host), int(port)
+@contextlib.contextmanager
+def _open_sockets(
+    options: Options, *, reuse_port: bool = False
+) -> Iterator[_listeners.OpenSockets]:
+    """The options' listening sockets, open (and closed, their files removed, after)."""
+    try:
+        with _listeners.open_sockets(
+            options.binds, options.fds, reuse_port=reuse_port, unix_mode=options.unix_mode
+        ) as opened:
+            yield opened
+    except _listeners.ListenError as exc:
+        raise (UsageError if exc.usage else StartupError)(str(exc)) from None
 
 
 def _worker_ready(
-    ready: multiprocessing.connection.Connection, addresses: list[_workers.Address]
+    ready: multiprocessing.connection.Connection,
+    handler: Handler,
+    addresses: list[_listeners.Where],
 ) -> None:
     logging.getLogger("trio_h2.workers").info("worker %d serving", os.getpid())
-    _workers.report_ready(ready, addresses)
+    _workers.report_ready(ready, (addresses, serves_asgi(handler)))
 
 
-def run_worker(options: Options, ready: multiprocessing.connection.Connection) -> None:
-    """A worker process: one whole server on a SO_REUSEPORT listener."""
-    _workers.ignore_sigint()
+def run_worker(
+    options: Options, sockets: list[socket.socket], ready: multiprocessing.connection.Connection
+) -> None:
+    """A worker process: one whole server, on the supervisor's ``sockets`` or, if there
+    are none, on SO_REUSEPORT sockets of its own.
+
+    It is here, not in the supervisor, that the application is imported; a failure
+    to start is reported to the supervisor, which says it.
+    """
+    _workers.worker_signals()
     configure_logging(options)
     try:
         handler = make_handler(options)
         ssl_context = make_ssl_context(options)
-        trio.run(
-            partial(
-                serve_until_signalled,
-                options,
-                handler,
-                ssl_context,
-                on_ready=partial(_worker_ready, ready),
-                on_stop=None,
-                reuse_port=True,
-                signals=(signal.SIGTERM,),
+        with contextlib.ExitStack() as stack:
+            if not sockets:
+                sockets = stack.enter_context(_open_sockets(options, reuse_port=True)).sockets
+            trio.run(
+                partial(
+                    serve_until_signalled,
+                    options,
+                    handler,
+                    ssl_context,
+                    sockets,
+                    on_ready=partial(_worker_ready, ready, handler),
+                    on_stop=None,
+                    supervised=True,
+                    signals=(signal.SIGTERM,),
+                )
             )
-        )
     except (UsageError, StartupError) as exc:
-        print(f"trio_h2 worker {os.getpid()}: error: {exc}", file=sys.stderr, flush=True)
+        _workers.report_failure(ready, str(exc), 2 if isinstance(exc, UsageError) else 1)
         sys.exit(1)
 
 
 def run(options: Options) -> int:
     """Serve as the options say; the exit status."""
     configure_logging(options)
-    # Fail here, once, with a clear message, rather than in every worker.
-    handler = make_handler(options)
-    options = replace(options, asgi=serves_asgi(handler))
-    ssl_context = make_ssl_context(options)
     if options.workers == 1:
-        trio.run(
-            partial(
-                serve_until_signalled,
-                options,
-                handler,
-                ssl_context,
-                on_ready=partial(announce, options),
-                on_stop=partial(announce_stop, options),
-                on_force=partial(_remove_development_certificate, options),
+        # Fail here, with a clear message, before a socket is opened.
+        handler = make_handler(options)
+        options = replace(options, asgi=serves_asgi(handler))
+        ssl_context = make_ssl_context(options)
+        with _open_sockets(options) as opened:
+
+            def force() -> None:
+                _remove_development_certificate(options)
+                opened.remove_files()
+
+            trio.run(
+                partial(
+                    serve_until_signalled,
+                    options,
+                    handler,
+                    ssl_context,
+                    opened.sockets,
+                    on_ready=partial(announce, options),
+                    on_stop=partial(announce_stop, options),
+                    on_force=force,
+                )
             )
-        )
         return 0
-    reservation = contextlib.ExitStack()
-    with _listening_on(options.host, options.port):
-        port = reservation.enter_context(_workers.reserve_port(options.host, options.port))
-    with reservation:
-        options = replace(options, port=port)
-        return trio.run(
-            _workers.supervise,
-            options.workers,
-            run_worker,
-            (options,),
-            partial(announce, options),
-            partial(announce_stop, options),
-        )
+    # The supervisor never imports the application (the workers do): it stays small,
+    # and a rolling restart (SIGHUP) serves the code as it is on disk by then.
+    make_ssl_context(options)  # but the certificate is checked here, once
+    share = bool(options.fds) or any(bind.path is not None for bind in options.binds)
+    with contextlib.ExitStack() as stack:
+        if share or not options.reuse_port:
+            # The supervisor opens every socket; the workers inherit them.
+            sockets = stack.enter_context(_open_sockets(options)).sockets
+        else:
+            # Each worker opens its own; the supervisor holds each port (bound, not
+            # listening) so that port 0 is one port for all, and stays theirs.
+            sockets = []
+            binds = []
+            for bind in options.binds:
+                try:
+                    port = stack.enter_context(_workers.reserve_port(bind.host, bind.port))
+                except OSError as exc:
+                    raise StartupError(f"cannot listen on {bind}: {exc.strerror or exc}") from None
+                binds.append(replace(bind, port=port))
+            options = replace(options, binds=tuple(binds))
+        try:
+            return trio.run(
+                _workers.supervise,
+                options.workers,
+                run_worker,
+                (options, sockets),
+                partial(_announce_workers, options),
+                partial(announce_stop, options),
+            )
+        except _workers.WorkerFailed as exc:
+            raise (UsageError if exc.status == 2 else StartupError)(exc.message) from None
+
+
+def _announce_workers(options: Options, info: object) -> None:
+    addresses, asgi = typing.cast(tuple[list[_listeners.Where], bool], info)
+    announce(options, addresses, asgi)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

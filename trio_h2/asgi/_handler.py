@@ -12,7 +12,7 @@ from ._disconnect import DEFAULT_GRACE, Disconnect, run_app
 from ._errors import ClientDisconnected
 from ._http import HTTPExchange
 from ._response import Phase, Response
-from ._scope import Address, http_scope, websocket_scope
+from ._scope import ServerAddress as ScopeServer, http_scope, websocket_scope
 from ._types import ASGIApp
 from ._websocket import WebSocketExchange, WSState
 
@@ -31,7 +31,8 @@ class ASGIHandler:
     front of ``scope["path"]``).  ``state`` is the lifespan's namespace (see
     :func:`trio_h2.asgi.lifespan`): each request gets a shallow copy as
     ``scope["state"]``; with None the scope has no ``state``.  ``server`` is the
-    ``(host, port)`` reported as ``scope["server"]`` (:func:`trio_h2.asgi.serve`
+    ``(host, port)`` (``(path, None)`` for a Unix socket) reported as
+    ``scope["server"]`` (:func:`trio_h2.asgi.serve`
     sets the address it listens on).  When the client goes (a reset stream, a lost
     connection, a shutdown past its grace period) the application is told
     (``http.disconnect``, ``websocket.disconnect``, :class:`ClientDisconnected`
@@ -45,7 +46,7 @@ class ASGIHandler:
         *,
         root_path: str = "",
         state: dict[str, Any] | None = None,
-        server: Address | None = None,
+        server: ScopeServer | None = None,
         disconnect_grace: float = DEFAULT_GRACE,
     ) -> None:
         if root_path and not root_path.startswith("/"):

@@ -13,6 +13,8 @@ from ..server.tls import TLSSession
 from ._types import ASGI_VERSION, HTTP_SPEC_VERSION, Scope
 
 Address = tuple[str, int]
+#: ``scope["server"]``: ``(host, port)``, or ``(path, None)`` for a Unix socket.
+ServerAddress = tuple[str, int | None]
 
 
 def _address(address: Any) -> Address | None:
@@ -72,7 +74,7 @@ def http_scope(
     stream: Stream,
     *,
     root_path: str,
-    server: Address | None,
+    server: ServerAddress | None,
     state: dict[str, Any] | None,
 ) -> Scope:
     """The ``http`` scope of a request."""
@@ -122,7 +124,7 @@ def websocket_scope(
     stream: Stream,
     *,
     root_path: str,
-    server: Address | None,
+    server: ServerAddress | None,
     state: dict[str, Any] | None,
 ) -> Scope:
     """The ``websocket`` scope of a WebSocket request (an Upgrade or RFC 8441)."""

@@ -12,14 +12,17 @@ from ..server.interrupt import protected
 from ..server.listen import ServerAddress, serve_listeners
 from ._handler import ASGIHandler
 from ._lifespan import lifespan
-from ._scope import Address
+from ._scope import ServerAddress as ScopeServer
 from ._types import ASGIApp
 
 
-def listening_address(listeners: list[trio.SocketListener]) -> Address:
-    """``(host, port)`` of the first listener, as ``scope["server"]`` reports it."""
-    host, port = listeners[0].socket.getsockname()[:2]
-    return str(host), int(port)
+def listening_address(listeners: list[trio.SocketListener]) -> ScopeServer:
+    """``(host, port)`` of the first listener, as ``scope["server"]`` reports it
+    (``(path, None)`` for a Unix socket, as the ASGI spec has it)."""
+    sockname = listeners[0].socket.getsockname()
+    if isinstance(sockname, tuple):
+        return str(sockname[0]), int(sockname[1])
+    return ServerAddress.of(sockname).host, None
 
 
 @protected

@@ -42,10 +42,18 @@ _START: float = getattr(logging, "_startTime", time.time())
 
 
 def host_of(address: Any) -> str:
-    """The host part of a socket address, for the log."""
+    """The host part of a socket address, for the log.
+
+    A Unix socket's peer is its path, or ``unix`` for an unnamed one (the usual
+    client, which does not bind its socket).
+    """
     if isinstance(address, tuple) and address:
         return str(address[0])
-    return str(address) if address is not None else "-"
+    if address is None:
+        return "-"
+    if isinstance(address, bytes):
+        address = address.decode("utf-8", "backslashreplace")
+    return str(address) or "unix"
 
 
 def outcome(stream: Stream, *, lost: bool) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from typing import Any
 
 import trio
@@ -56,6 +57,9 @@ SEND_CHUNK = 65_536
 #: read and dropped before closing, so that the client reads the answer.
 LINGER_TIME = 1.0
 LINGER_BYTES = 1_048_576
+#: Seconds a connection shut down before its first request (or with the head of its
+#: next one partly read) has for that request to arrive; it is then answered.
+SHUTDOWN_NEXT_REQUEST = 1.0
 
 
 def h1_limits(config: Config) -> H1Limits:
@@ -99,8 +103,6 @@ class H1Connection:
         self._static_headers = server_headers(config)
         self._proto = H1Server(h1_limits(config), scheme=scheme)
         self._initial = initial_data
-        # shutdown() came before the initial data was read (see there).
-        self._shutdown_pending = False
         self._stream: Stream | None = None
         self._requests_seen = 0
         self._idle_since = started_at if started_at is not None else trio.current_time()
@@ -132,6 +134,8 @@ class H1Connection:
         # The read in progress, cut short once the connection is done.
         self._read_scope: trio.CancelScope | None = None
         self._reader_stopped = trio.Event()
+        #: Once shut down, how long a request on its way may take to arrive.
+        self._shutdown_deadline = math.inf
         #: Set when the client upgraded to HTTP/2: the request, and the bytes read after
         #: it.  The transport is then left open for the HTTP/2 connection.
         self.h2c_upgrade: tuple[H2cUpgrade, bytes] | None = None
@@ -180,20 +184,24 @@ class H1Connection:
 
         (``at_once`` changes nothing here: HTTP/1.1 has no request in flight to wait for.)
         """
-        if self._initial:
-            # Made during the shutdown, its first bytes not yet read: the request
-            # they hold is on its way, and is answered (the last) before the close.
-            self._shutdown_pending = True
-            return
         stream = self._stream
         if stream is not None and stream.tunnel is not None:
             stream.tunnel.shutdown()  # a WebSocket says 1001 (going away)
         if self._proto.switched:
             return
-        self._proto.close_after_response()
+        self._proto.close_after_response(answer_next=True)
         self._flush()
         if self._stream is None:
-            self._reader_scope.cancel()
+            if self._proto.closed:
+                self._reader_scope.cancel()
+            else:
+                # A request may be on its way (see close_after_response): it has a
+                # moment to arrive, as an HTTP/2 client has the PING's round trip.
+                self._shutdown_deadline = trio.current_time() + SHUTDOWN_NEXT_REQUEST
+                if self._read_scope is not None:
+                    self._read_scope.deadline = min(
+                        self._read_scope.deadline, self._shutdown_deadline
+                    )
         self._wake_reader()
 
     def abort(self) -> None:
@@ -224,8 +232,6 @@ class H1Connection:
             data, self._initial = bytes(self._initial), b""
             self._head_since = trio.current_time()
             self._dispatch(proto.receive_data(data))
-            if self._shutdown_pending:
-                self.shutdown()
         while not (proto.closed or proto.switched or self._broken):
             self._dispatch(proto.next_events())
             self._flush()
@@ -268,10 +274,12 @@ class H1Connection:
         if self._stream is not None:
             return float("inf")  # the handler decides how long a request may take
         if self._head_since is not None:
-            return self._head_since + config.header_timeout
-        if not self._requests_seen:
-            return self._idle_since + config.handshake_timeout
-        return self._idle_since + config.keep_alive_timeout
+            deadline = self._head_since + config.header_timeout
+        elif not self._requests_seen:
+            deadline = self._idle_since + config.handshake_timeout
+        else:
+            deadline = self._idle_since + config.keep_alive_timeout
+        return min(deadline, self._shutdown_deadline)
 
     def _timed_out(self) -> None:
         if self._head_since is not None:

@@ -106,8 +106,6 @@ class Connection(StreamSender):
         self._upgrade = upgrade
         # Bytes read before the protocol was known (the start of the preface).
         self._initial = initial_data
-        # shutdown(at_once=...) came before those bytes were read (see there).
-        self._shutdown_pending: bool | None = None
         self._handler = handler
         self._config = config
         self.client_address = client_address
@@ -123,6 +121,8 @@ class Connection(StreamSender):
         self._starting: list[tuple[Stream, Handler]] = []
         self._idle_since = 0.0
         self._handshake_deadline = math.inf
+        # Shut down before the preface came: the graceful close starts once it has.
+        self._after_preface = False
         # When the second GOAWAY of a graceful close goes, unless the PING comes back.
         self._notice_deadline = math.inf
         self._windows = WindowWaiters()
@@ -189,12 +189,19 @@ class Connection(StreamSender):
 
     def shutdown(self, *, at_once: bool = False) -> None:
         """Start a graceful close: GOAWAY (two of them, RFC 9113 §6.8, unless
-        ``at_once``), then finish the streams already accepted."""
-        if self._initial:
-            # Made during the shutdown, with bytes read already (the preface, and
-            # often the first requests): what they hold is on its way, and the
-            # shutdown starts once they are read.
-            self._shutdown_pending = at_once
+        ``at_once``), then finish the streams already accepted.
+
+        Before the client's preface has come (the connection is new, or it has just
+        upgraded from HTTP/1.1), the requests right behind it cannot have seen any
+        GOAWAY: the graceful close waits for it, SHUTDOWN_NOTICE_TIME at most, so that
+        they are served rather than refused.
+        """
+        if not at_once and self._proto.state is ConnectionState.HANDSHAKE:
+            if not self._after_preface:
+                self._after_preface = True
+                deadline = trio.current_time() + SHUTDOWN_NOTICE_TIME
+                self._handshake_deadline = min(self._handshake_deadline, deadline)
+                self._reader_scope.deadline = min(self._reader_scope.deadline, deadline)
             return
         self._start_shutdown(notice=not at_once)
         self._flush()
@@ -242,7 +249,9 @@ class Connection(StreamSender):
         # ever allowed to fire early, never late: when it fires, the loop works out
         # whether anything has really expired and, if not, reads on under a new one.
         started = self._started_at if self._started_at is not None else trio.current_time()
-        self._handshake_deadline = started + self._config.handshake_timeout
+        self._handshake_deadline = min(
+            self._handshake_deadline, started + self._config.handshake_timeout
+        )
         proto = self._proto
         while proto.state < _CLOSING:
             deadline = self._next_deadline()
@@ -280,12 +289,11 @@ class Connection(StreamSender):
                 dispatch[type(event)](event)
             if handshake and proto.state is not ConnectionState.HANDSHAKE:
                 self._went_idle()
+                if self._after_preface:
+                    self._start_shutdown()  # the requests in this batch are in
             if self._starting:
                 self._start_handlers()
             self._flush()
-            if self._shutdown_pending is not None:
-                at_once, self._shutdown_pending = self._shutdown_pending, None
-                self.shutdown(at_once=at_once)
             since = proto.header_block_since
             if since is not None and since + config.header_timeout < scope.deadline:
                 scope.deadline = since + config.header_timeout

@@ -74,10 +74,22 @@ RECLAIM_TIMEOUT = 1.0
 
 
 class ServerAddress(NamedTuple):
-    """Where a server listens; what ``await nursery.start(serve, ...)`` returns."""
+    """Where a server listens; what ``await nursery.start(serve, ...)`` returns.
+
+    For a Unix socket, ``host`` is its path and ``port`` is 0.
+    """
 
     host: str
     port: int
+
+    @classmethod
+    def of(cls, sockname: Any) -> ServerAddress:
+        """The address of a socket, from its ``getsockname()``."""
+        if isinstance(sockname, tuple):
+            return cls(str(sockname[0]), int(sockname[1]))
+        if isinstance(sockname, bytes):  # an abstract or undecodable Unix path
+            return cls(sockname.decode("utf-8", "backslashreplace"), 0)
+        return cls(str(sockname), 0)
 
 
 class ServedConnection(Protocol):
@@ -174,10 +186,9 @@ class Server:
                             acceptors.start_soon(self._accept_loop, listener, nursery)
 
             nursery.start_soon(accept_all)
-            host, port = listeners[0].socket.getsockname()[:2]
             for listener in listeners:
-                log.debug("listening on %s", _describe(listener.socket.getsockname()))
-            task_status.started(ServerAddress(host, port))
+                log.debug("listening on %s", describe_address(listener.socket.getsockname()))
+            task_status.started(ServerAddress.of(listeners[0].socket.getsockname()))
             try:
                 await trio.sleep_forever()
             finally:
@@ -537,7 +548,10 @@ def _peer_of(stream: trio.abc.Stream) -> Any:
         return None  # already disconnected
 
 
-def _describe(sockname: Any) -> str:
+def describe_address(sockname: Any) -> str:
+    """A socket address as people write it: ``host:port``, ``[v6]:port``, ``unix:PATH``."""
+    if not isinstance(sockname, tuple):
+        return f"unix:{ServerAddress.of(sockname).host}"
     host, port = sockname[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -609,9 +623,10 @@ async def serve_listeners(
     """Like :func:`serve`, on listening sockets opened by the caller.
 
     For sockets ``serve()`` would not open itself: with ``SO_REUSEPORT`` so that
-    several processes share a port, inherited from a supervisor, or bound to a
-    particular device.  The listeners are closed when it returns.
-    ``task_status.started()`` reports the address of the first listener.
+    several processes share a port, inherited from a supervisor or from systemd,
+    bound to a particular device, or Unix sockets (:func:`trio_h2.open_unix_listener`).
+    The listeners are closed when it returns.  ``task_status.started()`` reports the
+    address of the first listener (for a Unix socket: its path, and port 0).
     """
     if not listeners:
         raise ValueError("serve_listeners() needs at least one listener")

@@ -484,11 +484,21 @@ class H1Server:
                 self._discarded = 0
         return send
 
-    def close_after_response(self) -> None:
+    def close_after_response(self, *, answer_next: bool = False) -> None:
         """Close gracefully: the response in progress says ``connection: close`` (if its
-        head has not gone yet) and is the last; with none in progress, close now."""
+        head has not gone yet) and is the last; with none in progress, close now.
+
+        With ``answer_next``, a connection that has sent no request yet, or has begun
+        sending the head of its next one, still gets that request answered (the last):
+        its client cannot know the server is going away, and closing it unanswered
+        would lose a request a fresh connection has no reason to retry (a keep-alive
+        connection idle between requests is closed: RFC 9112 §9.3.1 lets the client
+        retry there).
+        """
         self._close_after = True
         exchange = self._exchange
+        if exchange is None and answer_next and (self._requests == 0 or self._inbox):
+            return
         if exchange is None or exchange.response is ResponseState.ENDED:
             self._close()
 
