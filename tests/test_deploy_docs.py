@@ -55,7 +55,7 @@ def test_the_image_s_command_line_is_valid() -> None:
     (line,) = [line for line in text.splitlines() if line.startswith("CMD ")]
     _, options, _ = parse_options(trio_h2_arguments(json.loads(line.removeprefix("CMD "))))
     assert options.config().health_path == "/healthz"
-    assert (options.host, options.port) == ("0.0.0.0", 8080)
+    assert [str(bind) for bind in options.binds] == ["0.0.0.0:8080"]
 
 
 def test_kubernetes_gives_the_drain_its_time() -> None:

@@ -314,10 +314,12 @@ class H1Connection:
                 if event.stream_id is not None:
                     log.debug("%s closed the connection mid-request", self.client_address)
                     self._end_stream_task(ErrorCode.CANCEL, remote=True)
-                elif self._stream is not None:
+                elif self._stream is not None and not self._proto.response_framed_whole:
                     # The whole request came, then the end of file: the client has
                     # gone, as browsers and proxies go (nginx's 499), and its handler
-                    # is cancelled as a reset stream's is over HTTP/2.
+                    # is cancelled as a reset stream's is over HTTP/2.  (Once the
+                    # response's Content-Length is all sent, the client has its
+                    # answer, and the handler finishes as it would have.)
                     log.debug("%s closed the connection before its answer", self.client_address)
                     self._end_stream_task(ErrorCode.CANCEL, remote=True)
 
@@ -448,12 +450,26 @@ class H1Connection:
             proto.send_informational(int(status), headers[1:])
         else:
             proto.send_response(int(status), headers[1:], end_stream)
+            if end_stream:
+                self._response_queued()
         self._flush()
         if end_stream:
             self._wake_reader()
 
+    def _response_queued(self) -> None:
+        """The response's end is queued: it is complete, whatever the peer does next.
+
+        Said here, before the handler's task resumes, because a client that has the
+        whole response may close at once, and the stream must not then count as cut
+        short (by the end of file that follows, in the access log).
+        """
+        if self._stream is not None:
+            self._stream.state.end_response()
+
     def _send_trailers(self, trailers: RawHeaders) -> None:
-        if not self._proto.send_end(trailers) and trailers and not self._trailers_dropped:
+        sent = self._proto.send_end(trailers)
+        self._response_queued()
+        if not sent and trailers and not self._trailers_dropped:
             self._trailers_dropped = True
             log.debug(
                 "%r: trailers dropped (no TE: trailers in the request, or not chunked)",
@@ -479,6 +495,7 @@ class H1Connection:
                 if offset >= total:
                     if end_stream:
                         self._proto.send_end(None)
+                        self._response_queued()
                         self._wake_reader()
                     self._flush()
                     break
@@ -507,6 +524,7 @@ class H1Connection:
                 self._send_trailers(trailers)
             else:
                 proto.send_end()
+                self._response_queued()
             self._flush()
             self._wake_reader()
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -519,6 +537,7 @@ class H1Connection:
     def end_stream(self, stream_id: int) -> None:
         self._check(stream_id)
         self._proto.send_end(None)
+        self._response_queued()
         self._flush()
         self._wake_reader()
 

@@ -47,11 +47,25 @@ class StreamSender:
 
     def send_headers(self, stream_id: int, headers: RawHeaders, end_stream: bool) -> None:
         self._proto.send_headers(stream_id, headers, end_stream)
+        if end_stream:
+            self._response_queued(stream_id)
         self._flush()
 
     def end_stream(self, stream_id: int) -> None:
         self._proto.end_stream(stream_id)
+        self._response_queued(stream_id)
         self._flush()
+
+    def _response_queued(self, stream_id: int) -> None:
+        """The response's end is queued: it is complete, whatever the peer does next.
+
+        Said here, before the handler's task resumes, because a peer that has the
+        whole response may close at once, and the stream must not then count as cut
+        short (in the access log, in the handler's view of it).
+        """
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.state.end_response()
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Reset a stream from the server's side: RST_STREAM, and the stream's state."""
@@ -103,6 +117,8 @@ class StreamSender:
                 chunk = data if end - offset == total else memoryview(data)[offset:end]
                 proto.send_data(stream_id, chunk, end_stream and end == total)
                 offset = end
+                if end_stream and end == total:
+                    self._response_queued(stream_id)
                 self._flush()
                 self._pass_connection_credit()
                 if offset >= total:
@@ -131,6 +147,7 @@ class StreamSender:
         """
         room = self._config.max_outbound_buffer - self._writer.pending
         if self._proto.send_response(stream_id, headers, data, trailers, room):
+            self._response_queued(stream_id)
             self._flush()
             await trio.lowlevel.cancel_shielded_checkpoint()
             return

@@ -10,7 +10,7 @@ import trio
 
 from .._errors import ErrorCode, LocalProtocolError
 from .._headers import HeaderList, RawHeaders, check_headers
-from ..proto.state import StreamState
+from ..proto.state import ResponseState, StreamState
 
 if TYPE_CHECKING:
     from .stream import StreamIO
@@ -91,8 +91,12 @@ class ResponseBody:
         self._no_body = no_body
         self._bodiless_status = state.status in (204, 304)
 
-    async def send(self, chunk: bytes | str) -> None:
+    async def send(self, chunk: bytes | str, *, end: bool = False) -> None:
         """Send a chunk, waiting for flow-control credit; ``b""`` sends nothing.
+
+        With ``end=True`` it is the last: the body ends with it (over HTTP/2 in the
+        same frame, END_STREAM set; the trailers, if set, follow it), at once rather
+        than when the block is left, and the block's end then sends nothing more.
 
         Cancelled before any of it is queued, it has no effect; cancelled while part
         of it waits for credit, the stream is reset (a body cannot be taken back).
@@ -111,6 +115,9 @@ class ResponseBody:
             )
         if self._bodiless_status and data:
             raise LocalProtocolError(f"a {state.status} response has no body")
+        if end:
+            await self._send_last(bytes(data))
+            return
         if not data:
             await trio.lowlevel.checkpoint()
             return
@@ -122,6 +129,27 @@ class ResponseBody:
             # Nothing of it went (send_data resets the stream if part of it did).
             self._sent -= len(data)
             raise
+
+    async def _send_last(self, data: bytes) -> None:
+        state = self._state
+        if self._declared is not None and self._sent + len(data) != self._declared:
+            self._io.reset_stream(self._stream_id, ErrorCode.INTERNAL_ERROR)
+            raise LocalProtocolError(
+                f"{state.name}: body of {self._sent + len(data)} bytes, content-length said "
+                f"{self._declared}"
+            )
+        await trio.lowlevel.checkpoint_if_cancelled()
+        trailers = self._trailers
+        self._sent += len(data)
+        try:
+            if data or trailers is None:
+                await self._io.send_data(self._stream_id, data, trailers is None)
+        except trio.Cancelled:
+            self._sent -= len(data)
+            raise
+        if trailers is not None:
+            self._io.send_headers(self._stream_id, trailers, True)
+        state.end_response()
 
     def set_trailers(self, trailers: HeaderList) -> None:
         """Trailers to send when the body ends (e.g. ``grpc-status``).
@@ -138,7 +166,8 @@ class ResponseBody:
     async def finish(self) -> None:
         """End the body: trailers or END_STREAM (what leaving the block does)."""
         state = self._state
-        if self._no_body:
+        if self._no_body or state.response is ResponseState.ENDED:
+            # Nothing to say (HEAD), or the last send() said it.
             await trio.lowlevel.checkpoint()
             return
         state.check_open()

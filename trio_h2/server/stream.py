@@ -484,7 +484,15 @@ class Stream:
                 if raw_trailers:
                     out.set_trailers(raw_trailers)
                 if not head_request:
+                    sent = 0
                     async for chunk in source:
+                        sent += len(chunk)
+                        if sent == length:
+                            # The last of a file: the end goes with it, not after
+                            # one more read in a thread to learn that it is the
+                            # last, by when a client that had it all may have gone.
+                            await out.send(chunk, end=True)
+                            break
                         await out.send(chunk)
         finally:
             await _body.close(source, body)

@@ -151,7 +151,16 @@ class _Life(enum.Enum):
 class _Exchange:
     """One request and its response."""
 
-    __slots__ = ("body", "chunked", "head", "protocol", "response", "stream_id", "te_trailers")
+    __slots__ = (
+        "body",
+        "chunked",
+        "head",
+        "protocol",
+        "response",
+        "stream_id",
+        "te_trailers",
+        "unsent",
+    )
 
     def __init__(self, stream_id: int, head: Head, protocol: bytes | None) -> None:
         self.stream_id = stream_id
@@ -162,6 +171,9 @@ class _Exchange:
         #: Whether the response has a body on the wire, and whether it is chunked.
         self.body = True
         self.chunked = False
+        #: Body octets its Content-Length still promises; None when the framing
+        #: (chunked, or to the close) says nothing of where the body ends.
+        self.unsent: int | None = None
 
 
 # Response fields: RFC 9110 §5.1 token names; values without controls (but HTAB) and
@@ -226,6 +238,22 @@ class H1Server:
     def stream_id(self) -> int | None:
         """The request being answered (1, 2, ...), or None between requests."""
         return None if self._exchange is None else self._exchange.stream_id
+
+    @property
+    def response_framed_whole(self) -> bool:
+        """The current response's last octet is queued, by its own framing.
+
+        True once a response with a Content-Length has sent that many octets, or one
+        without a body its head, even before :meth:`send_end`: a client that has it
+        all may close, and has lost nothing.  False with no response started, and for
+        a body whose end only the chunked framing or the close can tell.
+        """
+        exchange = self._exchange
+        if exchange is None:
+            return False
+        if exchange.response is ResponseState.ENDED:
+            return True
+        return exchange.response is ResponseState.STARTED and exchange.unsent == 0
 
     @property
     def awaiting_continue(self) -> bool:
@@ -453,6 +481,7 @@ class H1Server:
         exchange.response = ResponseState.STARTED
         exchange.body = not no_body
         exchange.chunked = not no_body and length is None and head.http_version == "1.1"
+        exchange.unsent = 0 if no_body else None if length is None else int(length)
         if end_stream:
             self.send_end()
 
@@ -461,6 +490,8 @@ class H1Server:
         exchange = self._responding()
         if data and exchange.body:
             self._send(h11.Data(data=data))
+            if exchange.unsent is not None:
+                exchange.unsent -= len(data)
 
     def send_end(self, trailers: RawHeaders | None = None) -> bool:
         """End the response; True if ``trailers`` went out (see the module docstring).
