@@ -213,6 +213,12 @@ class FrameGate(FrameBuffer):
         if memoryview(data).nbytes:
             raise AssertionError("bytes go to the gate through feed()")
 
+    def _has_pending(self) -> bool:
+        # A call, not ``self._pending is not None`` inline: in __next__ the check at
+        # the top narrows the attribute to None for mypy, across the _look() call
+        # that may set it, and a compiler that trusts the narrowing gets it wrong.
+        return self._pending is not None
+
     def take_pending(self) -> ProtocolViolation | None:
         """The decision the iteration stopped for, if any (see the module docstring)."""
         pending, self._pending = self._pending, None
@@ -262,7 +268,7 @@ class FrameGate(FrameBuffer):
                 raise StopIteration from None
             if not keep:
                 self._pos = pos + 9 + length
-                if self._pending is not None:
+                if self._has_pending():
                     raise StopIteration
                 continue
             frame = self._build(ftype, flags, stream_id, length)
