@@ -3,15 +3,17 @@
 HTTP/1.1: the response in flight says ``connection: close`` and is the last; an idle
 keep-alive connection is closed at once; a request past the grace period is cancelled.
 A connection accepted before the shutdown but not started gets a second to make its
-first request, which is then served; one that says nothing is closed after it.  Over
-real sockets: a ``serve()`` cancelled with every kind of connection open stops
-accepting at once and returns as soon as the last one is done, well inside the grace
-period.  (HTTP/2's two GOAWAYs are checked in test_connection.py and test_server.py,
-and its health answer while draining in test_health.py.)
+first request, which is then served (over TLS too, its handshake first); one that says
+nothing is closed after it.  Over real sockets: a ``serve()`` cancelled with every kind
+of connection open stops accepting at once and returns as soon as the last one is
+done, well inside the grace period.  (HTTP/2's two GOAWAYs are checked in
+test_connection.py and test_server.py, and its health answer while draining in
+test_health.py.)
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 import trio.testing
+import trustme
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame, PingFrame, SettingsFrame
 
@@ -218,6 +221,38 @@ async def test_http2_first_request_after_the_shutdown_began_is_answered(
         await peer.expect_goaway(ErrorCodes.NO_ERROR, last_stream_id=1)
         await peer.expect_close()
         await peer.stream.aclose()
+
+
+@pytest.mark.parametrize(("alpn", "http_version"), [("h2", "2"), ("http/1.1", "1.1")])
+async def test_tls_handshake_finished_after_the_shutdown_began_is_served(
+    alpn: str, http_version: str, ca: trustme.CA, server_ssl_context: ssl.SSLContext
+) -> None:
+    # Over real TLS: the client has connected, and the server waits in the handshake
+    # when the shutdown begins; the handshake and the first request that follow it
+    # are served, as on cleartext.
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    client_context.set_alpn_protocols([alpn])
+    async with trio.open_nursery() as nursery:
+        serving = trio.CancelScope()
+
+        async def serve(task_status: trio.TaskStatus[trio_h2.ServerAddress]) -> None:
+            with serving:
+                await trio_h2.serve(
+                    Gate(), "127.0.0.1", 0, ssl_context=server_ssl_context, task_status=task_status
+                )
+
+        address = await nursery.start(serve)
+        tcp = await trio.open_tcp_stream(address.host, address.port)
+        await trio.testing.wait_all_tasks_blocked()  # the server waits for a ClientHello
+        serving.cancel()
+        await trio.testing.wait_all_tasks_blocked()  # and has begun its shutdown
+        tls = trio.SSLStream(tcp, client_context, server_hostname="localhost")
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() == alpn
+        async with open_client(tls, http_version=http_version) as client:
+            response = await client.get("/a")
+        assert (response.status, response.body) == (200, b"/a")
 
 
 async def test_cancelled_serve_drains_every_kind_of_connection() -> None:
