@@ -178,3 +178,33 @@ async def test_trailers_follow_the_last_chunk() -> None:
         response = await client.get("/")
     assert response.body == b"data"
     assert response.trailers == [("x-checksum", "abc")]
+
+
+async def test_an_empty_last_chunk_ends_the_body() -> None:
+    async def empty_end(stream: trio_h2.Stream) -> None:
+        async with stream.start_response(200) as body:
+            await body.send(b"all of it")
+            await body.send(b"", end=True)
+
+    for http_version in ("2", "1.1"):
+        async with trio_h2.testing.connect(empty_end, http_version=http_version) as client:
+            response = await client.get("/")
+        assert (response.status, response.body) == (200, b"all of it")
+
+
+async def test_a_cancelled_last_send_has_no_effect() -> None:
+    # trio's rule: cancelled before anything is queued, nothing was sent.
+    outcome: list[str] = []
+
+    async def cancelled_end(stream: trio_h2.Stream) -> None:
+        async with stream.start_response(200) as body:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await body.send(b"never", end=True)
+            outcome.append("ended" if stream.state.response_ended else "open")
+            await body.send(b"instead")
+
+    async with trio_h2.testing.connect(cancelled_end) as client:
+        response = await client.get("/")
+    assert outcome == ["open"]
+    assert response.body == b"instead"

@@ -117,10 +117,7 @@ def log_exchange(stream: Stream, client_address: Any, *, lost: bool = False) -> 
     status = str(state.status) if state.status is not None else "-"
     now = time.time()
     duration = trio.current_time() - stream.arrived
-    if type(client_address) is tuple and client_address:
-        client = str(client_address[0])
-    else:
-        client = host_of(client_address)
+    client = host_of(client_address)
     agent = referer = "-"
     for name, value in stream.raw_headers:
         if name == b"user-agent":

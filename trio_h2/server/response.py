@@ -131,25 +131,39 @@ class ResponseBody:
             raise
 
     async def _send_last(self, data: bytes) -> None:
-        state = self._state
-        if self._declared is not None and self._sent + len(data) != self._declared:
-            self._io.reset_stream(self._stream_id, ErrorCode.INTERNAL_ERROR)
-            raise LocalProtocolError(
-                f"{state.name}: body of {self._sent + len(data)} bytes, content-length said "
-                f"{self._declared}"
-            )
+        self._check_length(self._sent + len(data))
         await trio.lowlevel.checkpoint_if_cancelled()
-        trailers = self._trailers
+        if not data:
+            self._end()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        ends = self._trailers is None
         self._sent += len(data)
         try:
-            if data or trailers is None:
-                await self._io.send_data(self._stream_id, data, trailers is None)
+            await self._io.send_data(self._stream_id, data, ends)
         except trio.Cancelled:
             self._sent -= len(data)
             raise
-        if trailers is not None:
-            self._io.send_headers(self._stream_id, trailers, True)
-        state.end_response()
+        if ends:
+            self._state.end_response()
+        else:
+            self._end()
+
+    def _check_length(self, total: int) -> None:
+        """Refuse (and reset) a body whose end does not match its content-length."""
+        if self._declared is not None and total != self._declared:
+            self._io.reset_stream(self._stream_id, ErrorCode.INTERNAL_ERROR)
+            raise LocalProtocolError(
+                f"{self._state.name}: body of {total} bytes, content-length said {self._declared}"
+            )
+
+    def _end(self) -> None:
+        """Trailers, or END_STREAM alone: the response is then complete."""
+        if self._trailers is not None:
+            self._io.send_headers(self._stream_id, self._trailers, True)
+        else:
+            self._io.end_stream(self._stream_id)
+        self._state.end_response()
 
     def set_trailers(self, trailers: HeaderList) -> None:
         """Trailers to send when the body ends (e.g. ``grpc-status``).
@@ -171,17 +185,9 @@ class ResponseBody:
             await trio.lowlevel.checkpoint()
             return
         state.check_open()
-        if self._declared is not None and self._sent != self._declared:
-            self._io.reset_stream(self._stream_id, ErrorCode.INTERNAL_ERROR)
-            raise LocalProtocolError(
-                f"{state.name}: body of {self._sent} bytes, content-length said {self._declared}"
-            )
+        self._check_length(self._sent)
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._trailers is not None:
-            self._io.send_headers(self._stream_id, self._trailers, True)
-        else:
-            self._io.end_stream(self._stream_id)
-        state.end_response()
+        self._end()
         await trio.lowlevel.cancel_shielded_checkpoint()
 
 
