@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,28 @@ import trio_h2
 
 #: In CI every real client must be present: a missing one fails instead of skipping.
 IN_CI = os.environ.get("CI") == "true"
+
+
+def have_ipv6_loopback() -> bool:
+    """Whether this machine can bind ``::1`` (some containers have no IPv6)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+async def stop_process(process: trio.Process) -> None:
+    """SIGTERM to a process the test started (by its PID), then SIGKILL after 10 s."""
+    process.terminate()
+    with trio.move_on_after(10):
+        await process.wait()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
 
 
 def require_tool(name: str) -> str:

@@ -15,8 +15,8 @@ import ssl
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -141,14 +141,21 @@ def _env() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def cli(*args: str, cwd: Path) -> AsyncIterator[Running]:
-    """``python -m trio_h2 --port 0 *args`` running in ``cwd``; killed if still up at the end."""
+async def trio_h2_process(
+    *args: str,
+    cwd: Path,
+    pass_fds: Sequence[int] = (),
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> AsyncIterator[Running]:
+    """``[*prefix] python -m trio_h2 *args`` in ``cwd``; killed if still up at the end."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "trio_h2", "--port", "0", *args],
+        [*prefix, sys.executable, "-m", "trio_h2", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=cwd,
-        env=_env(),
+        env=env or _env(),
+        pass_fds=pass_fds,
     )
     running = Running(process)
     async with trio.open_nursery() as nursery:
@@ -163,6 +170,11 @@ async def cli(*args: str, cwd: Path) -> AsyncIterator[Running]:
                 process.kill()
             with trio.move_on_after(30):
                 await process.wait()
+
+
+def cli(*args: str, cwd: Path) -> AbstractAsyncContextManager[Running]:
+    """``python -m trio_h2 --port 0 *args`` running in ``cwd``; killed if still up at the end."""
+    return trio_h2_process("--port", "0", *args, cwd=cwd)
 
 
 async def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:

@@ -9,17 +9,22 @@ import re
 import signal
 import socket
 import stat
-import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 
-from tests.test_cli import Running, _env, assert_usage_error, fetch, run_cli
+from tests.support import have_ipv6_loopback
+from tests.test_cli import (
+    Running,
+    _env,
+    assert_usage_error,
+    fetch,
+    run_cli,
+    trio_h2_process as server,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -56,38 +61,6 @@ def app(tmp_path: Path) -> Path:
     return root
 
 
-@asynccontextmanager
-async def server(
-    *args: str,
-    cwd: Path,
-    pass_fds: Sequence[int] = (),
-    env: dict[str, str] | None = None,
-    prefix: Sequence[str] = (),
-) -> AsyncIterator[Running]:
-    """``python -m trio_h2 *args`` (no --port added), killed if still up at the end."""
-    process = await trio.lowlevel.open_process(
-        [*prefix, sys.executable, "-m", "trio_h2", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=env or _env(),
-        pass_fds=pass_fds,
-    )
-    running = Running(process)
-    async with trio.open_nursery() as nursery:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        nursery.start_soon(running.stdout.pump, process.stdout)
-        nursery.start_soon(running.stderr.pump, process.stderr)
-        try:
-            yield running
-        finally:
-            if process.returncode is None:
-                process.kill()
-            with trio.move_on_after(30):
-                await process.wait()
-
-
 async def addresses(running: Running) -> list[str]:
     await running.stdout.wait_for(r"^Serving ")
     line = next(line for line in running.stdout.lines if line.startswith("Serving "))
@@ -107,15 +80,6 @@ async def unix_exchange(path: str, request: bytes) -> bytes:
             except trio.BrokenResourceError:
                 pass  # closed with our bytes unread: a reset, the same answer as EOF
     return answer
-
-
-def have_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 async def test_unix_socket_with_curl(app: Path, tmp_path: Path, curl: str) -> None:
@@ -226,7 +190,7 @@ async def test_proxy_protocol_on_a_unix_socket(app: Path, tmp_path: Path) -> Non
         assert await running.stop() == 0
 
 
-@pytest.mark.skipif(not have_ipv6(), reason="needs IPv6 on the loopback interface")
+@pytest.mark.skipif(not have_ipv6_loopback(), reason="needs IPv6 on the loopback interface")
 async def test_ipv4_and_ipv6_at_once(app: Path, curl: str) -> None:
     binds = ("--bind", "127.0.0.1:0", "--bind", "[::1]:0")
     async with server("app:handler", *binds, cwd=app) as running:

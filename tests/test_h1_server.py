@@ -275,16 +275,23 @@ async def test_a_body_is_read_as_the_handler_consumes_it() -> None:
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
-async def test_h2c_upgrade_answers_stream_1_in_http2_and_goes_on() -> None:
+def h2c_upgrade() -> tuple[h2.connection.H2Connection, bytes]:
+    """An h2 client that asks to upgrade, and its HTTP/1.1 request (for /info) that asks."""
     h2_client = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)
     )
     settings = h2_client.initiate_upgrade_connection()
+    request = (
+        b"GET /info HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+    )
+    return h2_client, request
+
+
+async def test_h2c_upgrade_answers_stream_1_in_http2_and_goes_on() -> None:
+    h2_client, upgrade = h2c_upgrade()
     async with connection() as client:
-        await client.send_all(
-            b"GET /info HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-            b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
-        )
+        await client.send_all(upgrade)
         data = await client.take()
         head, _, rest = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
@@ -433,20 +440,14 @@ async def test_shutdown_closes_a_keep_alive_connection_between_requests() -> Non
 async def test_shutdown_during_an_h2c_upgrade_still_answers_stream_1(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    h2_client = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding=None)
-    )
-    settings = h2_client.initiate_upgrade_connection()
+    h2_client, upgrade = h2c_upgrade()
     config = trio_h2.Config(date_header=False)
     async with shut_down_server(config) as (server, client), trio.open_nursery() as nursery:
         # The server is going away when the upgrade comes: the HTTP/2 connection
         # starts shut down, before the client's preface.
         nursery.start_soon(server.shutdown)
         await trio.testing.wait_all_tasks_blocked()
-        await client.send_all(
-            b"GET /info HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-            b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
-        )
+        await client.send_all(upgrade)
         data = await client.take()
         head, _, rest = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")

@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import trustme
 from h2.errors import ErrorCodes
 
 import trio_h2
-from tests.support import MemoryListener, running_server
+from tests.support import MemoryListener, have_ipv6_loopback, running_server
 from trio_h2.testing import open_client
 
 
@@ -40,18 +39,7 @@ async def test_serve_reports_its_address_and_answers() -> None:
     assert response.body == b"hello\n"
 
 
-def _have_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.skipif(not have_ipv6_loopback(), reason="no IPv6 loopback on this machine")
 async def test_ipv6_loopback() -> None:
     seen: list[object] = []
 

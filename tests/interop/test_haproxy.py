@@ -18,7 +18,7 @@ import trio
 import trustme
 
 import trio_h2
-from tests.support import require_tool, running_server
+from tests.support import require_tool, running_server, stop_process
 
 pytestmark = pytest.mark.interop
 
@@ -138,12 +138,7 @@ async def test_behind_haproxy(
                 nursery.cancel_scope.cancel()
         finally:
             # Only the process this test started, by its PID.
-            process.terminate()
-            with trio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await stop_process(process)
     version = "2" if backend_proto == "h2" else "1.1"
     assert result.stdout == f"{CLIENT_HOST} {CLIENT_HOST} {version}\n".encode(), (
         result.stderr,

@@ -30,7 +30,7 @@ import trio_h2
 # proto: the fixture that compiles the gRPC stubs.
 from tests.interop.test_grpc import blocking, grpc, proto, service  # noqa: F401
 from tests.interop.test_haproxy import CLIENT_HOST, free_port, wait_listening
-from tests.support import require_tool
+from tests.support import require_tool, stop_process
 
 pytestmark = pytest.mark.interop
 
@@ -107,12 +107,7 @@ async def running_nginx(nginx: str, tmp_path: Path, http: str, port: int) -> Asy
             nursery.cancel_scope.cancel()
     finally:
         # Only the process this test started, by its PID.
-        process.terminate()
-        with trio.move_on_after(10):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop_process(process)
 
 
 class CountingListener(trio.abc.Listener[trio.SocketStream]):
